@@ -1,0 +1,1 @@
+//! Pure-Rust telephony codecs: G.711 and G.722.

@@ -1,0 +1,1 @@
+//! Media pipeline: probe -> decode -> resample -> encode.
