@@ -92,8 +92,14 @@ impl Band {
         let wd = el ^ (el >> 31);
         let target = (wd + 1) << 10;
         let scale = self.scale;
-        // Number of decision levels strictly below `target`: 0..=29.
-        let interval = LOW_DECISION.partition_point(|&q| target > q * scale) as u8;
+        // Number of decision levels strictly below `target` (0..=29). Counting
+        // all 29 comparisons (no early exit) vectorises and has no
+        // data-dependent branches; measured faster here than the spec's linear
+        // scan with early exit, std's binary search and an unrolled one.
+        let mut interval = 0u8;
+        for &q in &LOW_DECISION {
+            interval += u8::from(target > q * scale);
+        }
         // Code words of G.722's QUANTL table: positive intervals count down
         // from 61, negative ones from 31, except that the two smallest
         // negative intervals use the otherwise unused codes 63 and 62.
@@ -185,15 +191,13 @@ impl Band {
 
         // UPZERO: b_i += 2^-7 sgn(d)·sgn(d_i) - 2^-8 b_i (no sign term when d == 0).
         // A zero history entry counts as positive, as in the spec's sign test.
-        if d != 0 {
-            for (b, &dh) in self.zero_coef.iter_mut().zip(&self.diff_hist) {
-                let s = if (dh ^ d) < 0 { -128 } else { 128 };
-                *b = ((*b * 255) >> 8) + s;
-            }
-        } else {
-            for b in &mut self.zero_coef {
-                *b = (*b * 255) >> 8;
-            }
+        // Written without branches: whether d is zero and the signs are
+        // data-dependent and poorly predictable on real audio.
+        let gain = i32::from(d != 0) << 7;
+        for (b, &dh) in self.zero_coef.iter_mut().zip(&self.diff_hist) {
+            // (dh ^ d) >> 31 is -1 when the signs differ, else 0.
+            let sign = ((dh ^ d) >> 31) | 1;
+            *b = ((*b * 255) >> 8) + sign * gain;
         }
 
         // DELAYA: shift the difference history (stored doubled, saturated).

@@ -123,11 +123,13 @@ impl Decoder {
 
     /// Decodes `data`, appending two samples per byte to `out`.
     pub fn decode(&mut self, data: &[u8], out: &mut Vec<i16>) {
-        out.reserve(data.len() * 2);
-        for &byte in data {
+        // Grow once and fill in place: no per-sample capacity checks.
+        let start = out.len();
+        out.resize(start + 2 * data.len(), 0);
+        for (pair, &byte) in out[start..].chunks_exact_mut(2).zip(data) {
             let (a, b) = self.decode_byte(byte);
-            out.push(a);
-            out.push(b);
+            pair[0] = a;
+            pair[1] = b;
         }
     }
 

@@ -14,10 +14,10 @@ use super::tables::QMF;
 pub(crate) struct QmfHistory {
     /// The first value of each of the last 12 pairs (even window positions),
     /// oldest first.
-    even: [i32; 12],
+    even: [i16; 12],
     /// The second value of each of the last 12 pairs (odd window positions),
     /// oldest first.
-    odd: [i32; 12],
+    odd: [i16; 12],
 }
 
 impl QmfHistory {
@@ -33,7 +33,7 @@ impl QmfHistory {
     /// filter accumulators `(odd_sum, even_sum)`:
     /// `odd_sum = Σ w[2i+1]·h(11-i)`, `even_sum = Σ w[2i]·h(i)` over the window.
     #[inline(always)]
-    fn push(&mut self, first: i32, second: i32) -> (i32, i32) {
+    fn push(&mut self, first: i16, second: i16) -> (i32, i32) {
         self.even.copy_within(1.., 0);
         self.even[11] = first;
         self.odd.copy_within(1.., 0);
@@ -41,8 +41,8 @@ impl QmfHistory {
         let mut even_sum = 0i32;
         let mut odd_sum = 0i32;
         for i in 0..12 {
-            even_sum += self.even[i] * QMF[i];
-            odd_sum += self.odd[i] * QMF[11 - i];
+            even_sum += i32::from(self.even[i]) * i32::from(QMF[i]);
+            odd_sum += i32::from(self.odd[i]) * i32::from(QMF[11 - i]);
         }
         (odd_sum, even_sum)
     }
@@ -51,7 +51,7 @@ impl QmfHistory {
     /// and higher sub-band samples `(xL, xH)` at 8 kHz.
     #[inline(always)]
     pub(crate) fn analyse(&mut self, x0: i16, x1: i16) -> (i32, i32) {
-        let (a, b) = self.push(i32::from(x0), i32::from(x1));
+        let (a, b) = self.push(x0, x1);
         // Sum and difference of the two phases; >> 14 undoes the 2^13 scale of
         // the coefficients and the factor 2 of the sum.
         ((a + b) >> 14, (a - b) >> 14)
@@ -61,7 +61,8 @@ impl QmfHistory {
     /// 16 kHz output samples, saturated to 16 bits.
     #[inline(always)]
     pub(crate) fn synthesise(&mut self, rlow: i32, rhigh: i32) -> (i16, i16) {
-        let (a, b) = self.push(rlow + rhigh, rlow - rhigh);
+        // rlow, rhigh are limited to [-16384, 16383], so both fit in 16 bits.
+        let (a, b) = self.push((rlow + rhigh) as i16, (rlow - rhigh) as i16);
         (sat_i16(a >> 11), sat_i16(b >> 11))
     }
 }

@@ -13,7 +13,7 @@
 /// The 24-tap filter is symmetric, `h(23-i) = h(i)`, so only the first half
 /// is stored.
 #[rustfmt::skip]
-pub(crate) const QMF: [i32; 12] = [
+pub(crate) const QMF: [i16; 12] = [
     3, -11, 12, 32, -210, 951, 3876, -805, 362, -156, 53, -11,
 ];
 
