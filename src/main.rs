@@ -1,1 +1,75 @@
-fn main() {}
+//! `mediastore serve` and `mediastore transcode`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mediastore::config::{Config, ServeArgs};
+
+#[derive(Parser)]
+#[command(name = "mediastore", version, about = "Storage and transcoding server for voice and media platforms")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Convert a local file with the server's pipeline.
+    Transcode {
+        /// Input file.
+        input: PathBuf,
+        /// Output file.
+        output: PathBuf,
+        /// Target format (al alaw flac g722 mp3 mp4 ogg ul ulaw wav) [default: from OUT's extension].
+        #[arg(long)]
+        format: Option<String>,
+        /// Bitrate of lossy targets, kbit/s.
+        #[arg(long)]
+        bitrate: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDIASTORE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match Config::from_args(args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("mediastore: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("mediastore: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(mediastore::app::serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mediastore: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Transcode { input, output, format, bitrate } => {
+            let _ = (input, output, format, bitrate);
+            eprintln!("mediastore: transcode is not built yet");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Building the server's state from the settings, and running it until a signal.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::domain::signing::LinkSigner;
+use crate::store::{self, BlobStore, MetaStore};
+
+/// Shared state of every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub signer: LinkSigner,
+    /// SHA-256 of the admin token; compared in constant time.
+    pub admin_token_hash: [u8; 32],
+    /// Base of `publish_uri` and `uri_download`, without a trailing slash.
+    pub public_url: String,
+    pub config: Arc<Config>,
+}
+
+/// SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new random token: 32 bytes of the OS's randomness, hex.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Writes a secret file readable by the owner only.
+fn write_secret(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+/// The admin token: from the settings, else the one kept in the data dir, else a new one that is
+/// kept (mode 0600) and printed once.
+fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(t) = &config.admin_token {
+        return Ok(t.clone());
+    }
+    let path = config.data_dir.join("admin_token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(t.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let t = new_token();
+            write_secret(&path, t.as_bytes())?;
+            // Printed once, to stdout, never logged.
+            println!("admin token (kept in {}): {t}", path.display());
+            Ok(t)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The key signing `uri_download` links, kept in the data dir so links survive a restart.
+fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+    let path = config.data_dir.join("signing_key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => Ok(k),
+        Ok(_) => anyhow::bail!("{} is shorter than 32 bytes", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = vec![0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut k);
+            write_secret(&path, &k)?;
+            Ok(k)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens the stores, repairs what a crash may have left, and builds the state.
+pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let admin = admin_token(&config)?;
+    let key = signing_key(&config)?;
+    let meta = store::open_meta(&config.metadata_url).await?;
+    let blobs = store::open_blobs(&config.blob_url)?;
+    crate::jobs::reconcile(meta.as_ref(), blobs.as_ref()).await?;
+    Ok(AppState {
+        meta,
+        blobs,
+        signer: LinkSigner::new(key),
+        admin_token_hash: token_hash(&admin),
+        public_url,
+        config: Arc::new(config),
+    })
+}
+
+/// Runs `mediastore serve` until SIGINT or SIGTERM, then finishes in-flight requests.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let state = build(config, public_url).await?;
+    let cleanup = tokio::spawn(crate::jobs::cleanup_loop(state.clone()));
+    let app = crate::http::routes::router(state);
+    println!("mediastore listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    cleanup.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

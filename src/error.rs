@@ -1,0 +1,36 @@
+//! The service layer's error: a domain rule, or a failure of a layer below.
+
+use crate::domain::DomainError;
+use crate::store::{BlobError, MetaError};
+
+/// Anything a service operation can fail with. `http::error` maps it to a status, once.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Meta(MetaError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The transcoding pool is full; the client should retry later.
+    #[error("transcoding capacity is full")]
+    Busy,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The client went away or sent a broken body mid-upload.
+    #[error("request body: {0}")]
+    Body(String),
+}
+
+impl From<MetaError> for Error {
+    fn from(e: MetaError) -> Self {
+        match e {
+            // A rule refused inside a transaction is still the client's fault.
+            MetaError::Rule(d) => Error::Domain(d),
+            other => Error::Meta(other),
+        }
+    }
+}
+
+/// Result of a service operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

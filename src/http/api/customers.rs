@@ -1,0 +1,37 @@
+//! `/v1/customers` (admin).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::http::auth::Admin;
+use crate::http::error::ApiError;
+use crate::http::extract::JsonFields;
+use crate::service::customers;
+
+/// `POST /v1/customers` → 201 `{"customer", "token"}`.
+pub async fn create(_: Admin, State(state): State<AppState>, JsonFields(f): JsonFields) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (customer, token) = customers::create(&state, f).await?;
+    Ok((StatusCode::CREATED, Json(json!({"customer": customer, "token": token}))))
+}
+
+/// `GET /v1/customers/{customer_id}`.
+pub async fn get(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    match state.meta.customer(&id).await.map_err(crate::error::Error::from)? {
+        Some(c) => Ok(Json(json!(c))),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+/// `PATCH /v1/customers/{customer_id}`: `quota_bytes`, `max_containers`.
+pub async fn update(_: Admin, State(state): State<AppState>, Path(id): Path<String>, JsonFields(f): JsonFields) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(customers::update(&state, &id, f).await?)))
+}
+
+/// `POST /v1/customers/{customer_id}/tokens` → 201 `{"token"}`.
+pub async fn add_token(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let token = customers::add_token(&state, &id).await?;
+    Ok((StatusCode::CREATED, Json(json!({"customer_id": id, "token": token}))))
+}

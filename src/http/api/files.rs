@@ -1,0 +1,151 @@
+//! `/v1/files`: upload (multipart or raw), list, get, change, delete, and the bytes.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Json;
+
+use super::List;
+use crate::app::AppState;
+use crate::domain::input::Fields;
+use crate::domain::Timestamp;
+use crate::http::auth::Caller;
+use crate::http::error::ApiError;
+use crate::http::extract::{JsonFields, QueryPairs};
+use crate::http::serve::{self, Overrides, Representation};
+use crate::service::files::{self, FileView};
+use crate::service::spool::spool;
+use crate::service::PageRequest;
+use crate::store::meta::FileQuery;
+
+/// Largest `file_object` part accepted.
+const MAX_FILE_OBJECT: usize = 64 * 1024;
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// `POST /v1/files`: multipart (`file_object` + `data`) or a raw body with fields in the query.
+pub async fn upload(Caller(owner): Caller, State(state): State<AppState>, q: QueryPairs, req: Request) -> Result<(StatusCode, Json<FileView>), ApiError> {
+    let file = if is_multipart(req.headers()) {
+        upload_multipart(&state, &owner, req).await?
+    } else {
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let changes = files::parse_upload_fields(Fields::from_query(q.0))?;
+        let target = files::target(&state, &owner, &changes).await?;
+        files::check_declared_length(&target, declared_len)?;
+        let body = req.into_body().into_data_stream();
+        let spooled = spool(state.blobs.spool_dir(), body, &target.limit).await?;
+        files::create(&state, &owner, changes, target, spooled, None).await?
+    };
+    Ok((StatusCode::CREATED, Json(files::view(&state, file, Timestamp::now()))))
+}
+
+async fn upload_multipart(state: &AppState, owner: &crate::domain::model::Customer, req: Request) -> Result<crate::domain::model::FileRecord, ApiError> {
+    let mut mp = Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::bad_request("body", format!("invalid multipart body: {e}")))?;
+    let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("body", format!("invalid multipart body: {e}"));
+    let mut changes = None;
+    let mut data = None;
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file_object") => {
+                if changes.is_some() {
+                    return Err(ApiError::bad_request("file_object", "given twice"));
+                }
+                let bytes = field.bytes().await.map_err(bad)?;
+                if bytes.len() > MAX_FILE_OBJECT {
+                    return Err(ApiError::bad_request("file_object", "is too large"));
+                }
+                let value: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request("file_object", format!("invalid JSON: {e}")))?;
+                changes = Some(files::parse_upload_fields(Fields::from_json(value)?)?);
+            }
+            Some("data") => {
+                if data.is_some() {
+                    return Err(ApiError::bad_request("data", "given twice"));
+                }
+                let filename = field.file_name().map(str::to_string);
+                // The container (and so the size limit) is known when file_object came first.
+                let parsed = match changes.take() {
+                    Some(c) => c,
+                    None => files::parse_upload_fields(Fields::from_json(serde_json::json!({}))?)?,
+                };
+                let target = files::target(state, owner, &parsed).await?;
+                let spooled = spool(state.blobs.spool_dir(), field, &target.limit).await?;
+                data = Some((spooled, filename, target, parsed));
+            }
+            Some(other) => return Err(ApiError::bad_request(other, "unknown form part (expected file_object and data)")),
+            None => return Err(ApiError::bad_request("body", "a form part has no name")),
+        }
+    }
+    let Some((spooled, filename, target, from_first)) = data else {
+        return Err(ApiError::bad_request("data", "is required"));
+    };
+    // file_object after data: its fields still apply; the container is resolved again.
+    let (parsed, target) = match changes {
+        Some(late) => {
+            let t = files::target(state, owner, &late).await?;
+            (late, t)
+        }
+        None => (from_first, target),
+    };
+    Ok(files::create(state, owner, parsed, target, spooled, filename).await?)
+}
+
+/// `GET /v1/files?container_sid=&tag=&reference_type=&reference_id=&owner_id=&name=&page=&limit=`.
+pub async fn list(Caller(owner): Caller, State(state): State<AppState>, q: QueryPairs) -> Result<Json<List<FileView>>, ApiError> {
+    let page = PageRequest::parse(q.get("page"), q.get("limit"))?;
+    for (k, _) in &q.0 {
+        if !matches!(k.as_str(), "container_sid" | "tag" | "reference_type" | "reference_id" | "owner_id" | "name" | "page" | "limit") {
+            return Err(ApiError::bad_request(k, "unknown filter"));
+        }
+    }
+    let s = |k: &str| q.get(k).map(str::to_string);
+    let query = FileQuery {
+        container_sid: s("container_sid"),
+        tag: s("tag"),
+        reference_type: s("reference_type"),
+        reference_id: s("reference_id"),
+        owner_id: s("owner_id"),
+        name: s("name"),
+        ..Default::default()
+    };
+    let found = files::list(&state, &owner, query, page).await?;
+    let now = Timestamp::now();
+    Ok(Json(List::new(found, page, |f| files::view(&state, f, now))))
+}
+
+/// `GET /v1/files/{file_sid}`.
+pub async fn get(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>) -> Result<Json<FileView>, ApiError> {
+    let f = files::get(&state, &owner, &sid).await?;
+    Ok(Json(files::view(&state, f, Timestamp::now())))
+}
+
+/// `PATCH /v1/files/{file_sid}`.
+pub async fn update(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>, JsonFields(f): JsonFields) -> Result<Json<FileView>, ApiError> {
+    let f = files::update(&state, &owner, &sid, f).await?;
+    Ok(Json(files::view(&state, f, Timestamp::now())))
+}
+
+/// `DELETE /v1/files/{file_sid}` → 204.
+pub async fn delete(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>) -> Result<StatusCode, ApiError> {
+    files::delete(&state, &owner, &sid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/files/{file_sid}/data`: the bytes, through the same serving path as the publish URI.
+pub async fn data(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>, method: Method, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+    let file = files::for_download(&state, &owner, &sid).await?;
+    let repr = Representation::of_file(&file);
+    Ok(serve::serve(state.blobs.as_ref(), &method, &headers, repr, &Overrides::default()).await)
+}

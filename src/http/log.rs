@@ -1,0 +1,84 @@
+//! One structured log line per request, written when the response body is finished (or dropped):
+//! method, path (never the query, which may carry a signature), status, bytes sent, duration.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+
+struct Logged {
+    inner: Body,
+    method: axum::http::Method,
+    path: String,
+    status: u16,
+    bytes: u64,
+    start: Instant,
+    /// Content-Length when known: hyper stops polling once it has sent that many bytes.
+    expected: Option<u64>,
+    complete: bool,
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        tracing::info!(
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            bytes = self.bytes,
+            duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
+            complete = self.complete || self.expected == Some(self.bytes),
+            "request"
+        );
+    }
+}
+
+impl http_body::Body for Logged {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.bytes += d.len() as u64;
+                }
+            }
+            Poll::Ready(None) => this.complete = true,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Middleware that logs each request once its response is done.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let expected = resp
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    resp.map(|inner| {
+        Body::new(Logged { inner, method, path, status, bytes: 0, start, expected, complete: false })
+    })
+}

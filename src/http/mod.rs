@@ -1,0 +1,10 @@
+//! The HTTP edge: routing, auth, extraction, error mapping, and the serving path for bytes.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod log;
+pub mod publish;
+pub mod routes;
+pub mod serve;

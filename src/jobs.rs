@@ -1,0 +1,109 @@
+//! Background work: start-up reconciliation of metadata and bytes, and the periodic cleanup
+//! (expiry and `delete_lru`).
+
+use std::collections::HashSet;
+
+use crate::app::AppState;
+use crate::domain::{threshold, Timestamp};
+use crate::store::{BlobStore, MetaStore};
+
+/// Files removed per cleanup query; the cleanup loops until nothing is left to do.
+const BATCH: i64 = 500;
+
+/// Repairs what a crash between the metadata and the bytes may have left: bytes no file refers
+/// to are deleted, and every total is recomputed from the files.
+pub async fn reconcile(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> anyhow::Result<()> {
+    let known: HashSet<String> = meta.all_blob_keys().await?.into_iter().collect();
+    let mut orphans = 0;
+    for key in blobs.list_keys().await? {
+        if !known.contains(&key) {
+            blobs.delete(&key).await?;
+            orphans += 1;
+        }
+    }
+    meta.recompute_totals().await?;
+    if orphans > 0 {
+        tracing::warn!(orphans, "removed bytes without metadata (interrupted uploads or deletes)");
+    }
+    Ok(())
+}
+
+/// Deletes a file's metadata (and totals) first, then its bytes: a crash in between leaves only
+/// orphan bytes, which `reconcile` removes at the next start.
+pub async fn delete_file(state: &AppState, customer_id: Option<&str>, sid: &str) -> crate::error::Result<bool> {
+    match state.meta.delete_file(customer_id, sid).await? {
+        Some(file) => {
+            if let Err(e) = state.blobs.delete(&file.blob_key).await {
+                tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at next start");
+            }
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Runs the cleanup every `--cleanup-interval` until the server stops.
+pub async fn cleanup_loop(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.cleanup_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = cleanup_once(&state, Timestamp::now()).await {
+            tracing::error!(error = %e, "cleanup failed");
+        }
+    }
+}
+
+/// One cleanup pass: expired files, then containers over a `delete_lru` threshold.
+pub async fn cleanup_once(state: &AppState, now: Timestamp) -> Result<(usize, usize), crate::error::Error> {
+    let mut expired = 0;
+    loop {
+        let batch = state.meta.expired_files(now, BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for f in batch {
+            if delete_file(state, None, &f.file_sid).await? {
+                expired += 1;
+            }
+        }
+    }
+    let mut evicted = 0;
+    for container in state.meta.containers_over_threshold().await? {
+        evicted += evict_lru(state, &container.customer_id, &container.container_sid).await?;
+    }
+    if expired + evicted > 0 {
+        tracing::info!(expired, evicted, "cleanup");
+    }
+    Ok((expired, evicted))
+}
+
+/// Deletes the least recently accessed included files of a container until its targets hold.
+async fn evict_lru(state: &AppState, customer_id: &str, container_sid: &str) -> Result<usize, crate::error::Error> {
+    let mut evicted = 0;
+    loop {
+        let Some(c) = state.meta.container(customer_id, container_sid).await? else {
+            return Ok(evicted);
+        };
+        let Some((mut bytes, mut files)) = threshold::lru_excess(&c) else {
+            return Ok(evicted);
+        };
+        if bytes <= 0 && files <= 0 {
+            return Ok(evicted);
+        }
+        let candidates = state.meta.lru_files(container_sid, BATCH).await?;
+        if candidates.is_empty() {
+            return Ok(evicted);
+        }
+        for f in candidates {
+            if bytes <= 0 && files <= 0 {
+                break;
+            }
+            if delete_file(state, Some(customer_id), &f.file_sid).await? {
+                evicted += 1;
+                bytes -= f.size;
+                files -= 1;
+            }
+        }
+    }
+}

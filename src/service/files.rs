@@ -1,0 +1,251 @@
+//! Files: upload (spool → detect → store bytes → commit metadata), read, change, delete.
+
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::domain::container::admits_classification;
+use crate::domain::detect::detect;
+use crate::domain::file::{FileChanges, FileMode};
+use crate::domain::input::Fields;
+use crate::domain::model::{Classification, Container, Customer, FileRecord, Publish};
+use crate::domain::signing::LinkError;
+use crate::domain::{DomainError, Timestamp};
+use crate::error::Result;
+use crate::store::meta::{FileQuery, Page};
+
+use super::spool::{Limit, Spooled};
+use super::{containers, PageRequest};
+
+fn not_found() -> crate::error::Error {
+    DomainError::NotFound { what: "file" }.into()
+}
+
+/// A file as the API shows it: the record plus its links.
+#[derive(Debug, Serialize)]
+pub struct FileView {
+    #[serde(flatten)]
+    pub file: FileRecord,
+    pub publish_uri: Option<String>,
+    pub uri_download: String,
+    pub date_download_expire: Timestamp,
+}
+
+/// Adds the publish URI and a fresh signed download link to a record.
+pub fn view(state: &AppState, file: FileRecord, now: Timestamp) -> FileView {
+    let publish_uri = match file.publish {
+        Publish::No => None,
+        Publish::FileSid => Some(format!("{}/f/{}", state.public_url, file.file_sid)),
+        Publish::FileAccessName => Some(format!("{}/f/{}", state.public_url, file.file_access_name)),
+    };
+    let ttl = i64::try_from(state.config.download_link_ttl.as_secs()).unwrap_or(i64::MAX);
+    let expire = Timestamp(now.unix_seconds().saturating_add(ttl).saturating_mul(1000));
+    let expires = expire.unix_seconds();
+    let signature = state.signer.sign(&file.file_sid, expires);
+    let uri_download = format!(
+        "{}/download/{}?expires={expires}&signature={signature}",
+        state.public_url, file.file_sid
+    );
+    FileView { file, publish_uri, uri_download, date_download_expire: expire }
+}
+
+/// Where an upload goes and how large it may be.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub container: Container,
+    pub limit: Limit,
+}
+
+/// Resolves the container of an upload and the most bytes it may send: `max_file_size` (413),
+/// else the server maximum (413), else what the quotas leave (429).
+pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -> Result<Target> {
+    let container = containers::for_upload(state, owner, changes.container_sid.as_deref()).await?;
+    let server_max = state.config.max_file_size;
+    let size_max = container
+        .max_file_size
+        .map_or(server_max, |m| (m.max(0) as u64).min(server_max));
+    let room = (container.quota_bytes - container.total_bytes)
+        .min(owner.quota_bytes - owner.total_bytes)
+        .max(0) as u64;
+    let limit = if room < size_max {
+        Limit {
+            max_bytes: room,
+            exceeded: DomainError::quota("quota_bytes", "the storage quota would be exceeded"),
+        }
+    } else {
+        Limit {
+            max_bytes: size_max,
+            exceeded: DomainError::TooLarge {
+                field: "max_file_size".into(),
+                message: format!("files in this container may have at most {size_max} bytes"),
+            },
+        }
+    };
+    Ok(Target { container, limit })
+}
+
+/// Refuses up front a body whose declared length is already over the limit.
+pub fn check_declared_length(target: &Target, len: Option<u64>) -> Result<()> {
+    match len {
+        Some(n) if n > target.limit.max_bytes => Err(target.limit.exceeded.clone().into()),
+        _ => Ok(()),
+    }
+}
+
+/// Parses upload fields.
+pub fn parse_upload_fields(f: Fields) -> Result<FileChanges> {
+    Ok(FileChanges::parse(f, FileMode::Upload, Timestamp::now())?)
+}
+
+/// Stores a spooled upload as a new file: detects its kind, checks the container's rules, moves
+/// the bytes into the blob store and commits the metadata (quotas checked atomically there). On
+/// any failure nothing remains: not the bytes, not the metadata, not a change in the totals.
+pub async fn create(
+    state: &AppState,
+    owner: &Customer,
+    changes: FileChanges,
+    target: Target,
+    spooled: Spooled,
+    filename: Option<String>,
+) -> Result<FileRecord> {
+    if spooled.size > target.limit.max_bytes {
+        return Err(target.limit.exceeded.into());
+    }
+    let container = target.container;
+    let now = Timestamp::now();
+    let file_sid = uuid::Uuid::new_v4().to_string();
+    let name = match changes.name.clone().value() {
+        Some(n) => n,
+        None => filename
+            .as_deref()
+            .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string())
+            .filter(|n| crate::domain::rules::check_name("name", n).is_ok())
+            .unwrap_or_else(|| file_sid.clone()),
+    };
+    let declared_mime = changes.mime_type.clone().value();
+    let detected = detect(&spooled.head, Some(&name), declared_mime.as_deref(), changes.content_format.as_deref());
+    // A client may declare a classification, but executable bytes stay executable.
+    let classification = match changes.content_classification {
+        Some(c) if detected.classification != Classification::Executable => c,
+        _ => detected.classification,
+    };
+    admits_classification(&container, classification)?;
+
+    let blob_key = uuid::Uuid::new_v4().simple().to_string();
+    let file = FileRecord {
+        file_sid,
+        container_sid: container.container_sid.clone(),
+        customer_id: owner.id.clone(),
+        blob_key: blob_key.clone(),
+        owner_id: changes.owner_id.value(),
+        reference_type: changes.reference_type.value().unwrap_or_else(|| "none".into()),
+        reference_id: changes.reference_id.value(),
+        name,
+        description: changes.description.value(),
+        tag: changes.tag.value(),
+        size: spooled.size as i64,
+        mime_type: detected.mime_type,
+        content_format: detected.content_format,
+        content_classification: classification,
+        media: None,
+        checksum_sha256: spooled.sha256.clone(),
+        publish: changes.publish.value().unwrap_or(Publish::No),
+        file_access_name: changes
+            .file_access_name
+            .value()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+        expires_at: changes.expires_at.value(),
+        threshold_include: changes.threshold_include.value().unwrap_or(true),
+        unique: changes.unique.value().unwrap_or(false),
+        keys: {
+            let mut k = Default::default();
+            changes.keys.apply(&mut k);
+            k
+        },
+        kind: changes.kind,
+        desired_format: changes.desired_format,
+        desired_bitrate: changes.desired_bitrate,
+        date_last_accessed: None,
+        date_created: now,
+        date_modified: now,
+    };
+    state.blobs.put_file(&blob_key, &spooled.path).await?;
+    if let Err(e) = state.meta.insert_file(&file, now).await {
+        if let Err(del) = state.blobs.delete(&blob_key).await {
+            tracing::warn!(error = %del, "bytes of a refused upload left behind; removed at next start");
+        }
+        return Err(e.into());
+    }
+    Ok(file)
+}
+
+/// One of the caller's files.
+pub async fn get(state: &AppState, owner: &Customer, sid: &str) -> Result<FileRecord> {
+    state.meta.file(&owner.id, sid).await?.ok_or_else(not_found)
+}
+
+/// The caller's files matching the filters.
+pub async fn list(
+    state: &AppState,
+    owner: &Customer,
+    mut query: FileQuery,
+    page: PageRequest,
+) -> Result<Page<FileRecord>> {
+    query.customer_id = owner.id.clone();
+    query.page = page.page;
+    query.limit = page.limit;
+    Ok(state.meta.list_files(&query).await?)
+}
+
+/// Changes a file's fields.
+pub async fn update(state: &AppState, owner: &Customer, sid: &str, f: Fields) -> Result<FileRecord> {
+    let now = Timestamp::now();
+    let changes = FileChanges::parse(f, FileMode::Patch, now)?;
+    let update = Box::new(move |file: FileRecord| Ok(changes.apply(file, now)));
+    state.meta.update_file(&owner.id, sid, update).await?.ok_or_else(not_found)
+}
+
+/// Deletes a file: metadata and totals first, then the bytes.
+pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()> {
+    if crate::jobs::delete_file(state, Some(&owner.id), sid).await? {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// A caller's file for `GET /v1/files/{sid}/data`, recording the access.
+pub async fn for_download(state: &AppState, owner: &Customer, sid: &str) -> Result<FileRecord> {
+    let file = get(state, owner, sid).await?;
+    state.meta.touch_file(&file.file_sid, Timestamp::now()).await?;
+    Ok(file)
+}
+
+/// The file published under `key`, if its `publish` lets that way in.
+pub async fn published(state: &AppState, key: &str) -> Result<FileRecord> {
+    state.meta.published_file(key).await?.ok_or_else(not_found)
+}
+
+/// Why a signed link was refused, or the file it grants.
+pub enum Signed {
+    File(Box<FileRecord>),
+    Refused(&'static str),
+}
+
+/// Checks a signed link (expiry and HMAC first), then finds its file.
+pub async fn signed(state: &AppState, sid: &str, expires: Option<&str>, signature: Option<&str>) -> Result<Signed> {
+    let (Some(expires), Some(signature)) = (expires, signature) else {
+        return Ok(Signed::Refused("expires and signature are required"));
+    };
+    let Ok(expires) = expires.parse::<i64>() else {
+        return Ok(Signed::Refused("expires must be a Unix time"));
+    };
+    match state.signer.verify(sid, expires, signature, Timestamp::now().unix_seconds()) {
+        Err(LinkError::Expired) => return Ok(Signed::Refused("the link has expired")),
+        Err(LinkError::BadSignature) => return Ok(Signed::Refused("the signature does not match")),
+        Ok(()) => {}
+    }
+    match state.meta.file_by_sid(sid).await? {
+        Some(f) => Ok(Signed::File(Box::new(f))),
+        None => Err(not_found()),
+    }
+}

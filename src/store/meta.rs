@@ -1,0 +1,125 @@
+//! The metadata store: customers, tokens, containers and files. One trait, so SQLite (embedded
+//! default) and PostgreSQL (later) implement the same operations; every rule that must hold
+//! under concurrency runs inside the implementation's transaction through a domain function.
+
+use async_trait::async_trait;
+
+use crate::domain::model::{Container, Customer, FileRecord};
+use crate::domain::{DomainError, Timestamp};
+
+/// Errors of the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// A domain rule refused the change inside the transaction (client's fault).
+    #[error(transparent)]
+    Rule(#[from] DomainError),
+    /// The database failed (server's fault).
+    #[error("metadata database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed at start.
+    #[error("metadata migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row could not be read back (server's fault).
+    #[error("corrupt metadata row: {0}")]
+    Corrupt(String),
+    /// The metadata URL names a backend this build does not have.
+    #[error("unsupported metadata url: {0}")]
+    Unsupported(String),
+}
+
+/// Filters and page of `GET /v1/files`.
+#[derive(Debug, Clone, Default)]
+pub struct FileQuery {
+    pub customer_id: String,
+    pub container_sid: Option<String>,
+    pub tag: Option<String>,
+    pub reference_type: Option<String>,
+    pub reference_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub name: Option<String>,
+    pub page: i64,
+    pub limit: i64,
+}
+
+/// A page of results and the total count matching the filters.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total_records: i64,
+}
+
+/// A change computed from the current row by a domain function, inside the store's transaction.
+pub type ContainerUpdate =
+    Box<dyn FnOnce(Container, &Customer) -> Result<Container, DomainError> + Send>;
+/// A change computed from the current file row, inside the store's transaction.
+pub type FileUpdate = Box<dyn FnOnce(FileRecord) -> Result<FileRecord, DomainError> + Send>;
+
+/// What a cleanup pass removed, so the caller can delete the bytes.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    pub file_sid: String,
+    pub blob_key: String,
+}
+
+/// Metadata operations. Implementations keep totals exact: every change to files updates the
+/// container and customer totals in the same transaction.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Creates a customer with its first token (stored as a hash).
+    async fn create_customer(&self, customer: &Customer, token_hash: &str) -> Result<(), MetaError>;
+    /// A customer by id.
+    async fn customer(&self, id: &str) -> Result<Option<Customer>, MetaError>;
+    /// Admin changes to a customer's quota and container limit.
+    async fn update_customer(
+        &self,
+        id: &str,
+        quota_bytes: Option<i64>,
+        max_containers: Option<i64>,
+        now: Timestamp,
+    ) -> Result<Option<Customer>, MetaError>;
+    /// Adds a further token for a customer.
+    async fn add_token(&self, customer_id: &str, token_hash: &str, now: Timestamp) -> Result<bool, MetaError>;
+    /// The customer a token (by hash) belongs to.
+    async fn customer_by_token(&self, token_hash: &str) -> Result<Option<Customer>, MetaError>;
+
+    /// Creates a container, within the customer's `max_containers` and unique keys.
+    async fn create_container(&self, container: &Container) -> Result<(), MetaError>;
+    /// The customer's default container, created on first use.
+    async fn default_container(&self, customer_id: &str, new: Container) -> Result<Container, MetaError>;
+    /// One of the customer's containers.
+    async fn container(&self, customer_id: &str, sid: &str) -> Result<Option<Container>, MetaError>;
+    /// The customer's containers, oldest first.
+    async fn list_containers(&self, customer_id: &str, page: i64, limit: i64) -> Result<Page<Container>, MetaError>;
+    /// Changes a container through `update`, atomically.
+    async fn update_container(&self, customer_id: &str, sid: &str, update: ContainerUpdate) -> Result<Option<Container>, MetaError>;
+    /// Deletes an empty container (409 while it holds files). False when not found.
+    async fn delete_container(&self, customer_id: &str, sid: &str) -> Result<bool, MetaError>;
+
+    /// Adds a file: checks the quota and threshold rules and updates every total, atomically.
+    async fn insert_file(&self, file: &FileRecord, now: Timestamp) -> Result<(), MetaError>;
+    /// One of the customer's files.
+    async fn file(&self, customer_id: &str, sid: &str) -> Result<Option<FileRecord>, MetaError>;
+    /// Any file by sid (signed links carry their own authority).
+    async fn file_by_sid(&self, sid: &str) -> Result<Option<FileRecord>, MetaError>;
+    /// The file published under `key`: its sid (publish = file_sid) or access name.
+    async fn published_file(&self, key: &str) -> Result<Option<FileRecord>, MetaError>;
+    /// Files matching the filters, newest first.
+    async fn list_files(&self, query: &FileQuery) -> Result<Page<FileRecord>, MetaError>;
+    /// Changes a file through `update`, atomically (threshold totals follow `threshold_include`).
+    async fn update_file(&self, customer_id: &str, sid: &str, update: FileUpdate) -> Result<Option<FileRecord>, MetaError>;
+    /// Deletes a file's metadata and releases its totals; returns it so its bytes can go.
+    async fn delete_file(&self, customer_id: Option<&str>, sid: &str) -> Result<Option<FileRecord>, MetaError>;
+    /// Records a read through `GET /v1/files/{sid}/data`.
+    async fn touch_file(&self, sid: &str, now: Timestamp) -> Result<(), MetaError>;
+
+    /// Every blob key the metadata refers to (start-up reconciliation).
+    async fn all_blob_keys(&self) -> Result<Vec<String>, MetaError>;
+    /// Recomputes every total from the files (start-up repair after a crash).
+    async fn recompute_totals(&self) -> Result<(), MetaError>;
+    /// Files whose `expires_at` has passed, at most `limit`.
+    async fn expired_files(&self, now: Timestamp, limit: i64) -> Result<Vec<FileRecord>, MetaError>;
+    /// Containers with `delete_lru` whose threshold is reached.
+    async fn containers_over_threshold(&self) -> Result<Vec<Container>, MetaError>;
+    /// The least recently accessed included files of a container, oldest first, at most `limit`.
+    async fn lru_files(&self, container_sid: &str, limit: i64) -> Result<Vec<FileRecord>, MetaError>;
+}

@@ -1,0 +1,28 @@
+//! Storage behind two small traits: metadata ([`meta::MetaStore`]) and bytes ([`blob::BlobStore`]),
+//! with the embedded implementations (SQLite, local files) as the default.
+
+pub mod blob;
+pub mod fs;
+pub mod meta;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use blob::{BlobError, BlobStore};
+pub use meta::{MetaError, MetaStore};
+
+/// Opens the metadata store named by `url`.
+pub async fn open_meta(url: &str) -> Result<Arc<dyn MetaStore>, MetaError> {
+    if url.starts_with("sqlite://") {
+        return Ok(Arc::new(sqlite::SqliteMeta::open(url).await?));
+    }
+    Err(MetaError::Unsupported(url.to_string()))
+}
+
+/// Opens the blob store named by `url`.
+pub fn open_blobs(url: &str) -> Result<Arc<dyn BlobStore>, BlobError> {
+    if url.starts_with("file://") {
+        return Ok(Arc::new(fs::FsBlobs::from_url(url)?));
+    }
+    Err(BlobError::Unsupported(url.to_string()))
+}
