@@ -1,0 +1,321 @@
+//! Decoding to interleaved `f32` blocks: symphonia for containers, our own
+//! codecs for headerless G.711/G.722.
+//!
+//! Every call into symphonia runs under `catch_unwind`: it is a large parser of
+//! hostile input, and a bug there must become [`MediaError::Malformed`], not a
+//! crashed worker.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::format::{sniff, AudioFormat};
+use crate::isobmff;
+use crate::limits::{Limits, MAX_PACKET_FRAMES};
+use crate::raw::RawSource;
+use crate::MediaError;
+
+/// Shape of a decoded stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Sample rate in Hz.
+    pub rate: u32,
+    /// Interleaved channel count.
+    pub channels: u16,
+    /// Total frames when the container states them (gapless-trimmed where known).
+    pub frames: Option<u64>,
+}
+
+/// A source of decoded PCM.
+pub trait PcmSource: Send {
+    /// Rate, channels and (if known) length.
+    fn spec(&self) -> StreamSpec;
+    /// Appends the next block of interleaved samples in [-1, 1] to `out`;
+    /// `Ok(false)` at the end of the stream (nothing appended).
+    fn next_block(&mut self, out: &mut Vec<f32>) -> Result<bool, MediaError>;
+}
+
+/// Bytes read from the start of a file to recognise its format.
+pub(crate) const SNIFF_LEN: usize = 16 * 1024;
+/// Consecutive undecodable packets tolerated before the input counts as corrupt
+/// (a few bad frames are common in real MP3s; thousands mean garbage).
+const MAX_CONSECUTIVE_ERRORS: u32 = 64;
+
+/// What the file is, decided from its content and the caller's hint.
+pub(crate) struct Detected {
+    pub format: AudioFormat,
+    pub file_len: u64,
+}
+
+/// Decides the format. Content wins over a container hint (users mislabel files);
+/// a raw hint (al/ul/g722) is needed for headerless audio, and is refused when the
+/// content is plainly a container, since decoding its header as samples makes noise.
+pub(crate) fn detect(file: &mut File, hint: Option<&str>) -> Result<Detected, MediaError> {
+    let file_len = file.metadata()?.len();
+    if file_len == 0 {
+        return Err(MediaError::malformed("empty file"));
+    }
+    let mut head = vec![0u8; SNIFF_LEN.min(file_len as usize)];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut head)?;
+    file.seek(SeekFrom::Start(0))?;
+    let hinted = hint.and_then(AudioFormat::from_param);
+    let sniffed = sniff(&head);
+    let format = match (sniffed, hinted) {
+        (Some(s), Some(h)) if h.is_raw() => {
+            return Err(MediaError::malformed(format!(
+                "declared as raw {} but the content is a {} file",
+                h.name(),
+                s.name()
+            )))
+        }
+        (Some(s), _) => s,
+        (None, Some(h)) => h,
+        (None, None) => {
+            return Err(MediaError::Unsupported("unrecognised audio format".into()));
+        }
+    };
+    Ok(Detected { format, file_len })
+}
+
+/// Opens `path` for decoding.
+pub fn open(path: &Path, hint: Option<&str>, limits: &Limits) -> Result<(AudioFormat, Box<dyn PcmSource>), MediaError> {
+    let mut file = File::open(path)?;
+    let det = detect(&mut file, hint)?;
+    let src: Box<dyn PcmSource> = if det.format.is_raw() {
+        Box::new(RawSource::new(file, det.format, det.file_len, limits)?)
+    } else {
+        Box::new(SymphoniaSource::new(path, file, det.format, det.file_len, limits)?)
+    };
+    Ok((det.format, src))
+}
+
+/// Runs `f`, turning a panic inside symphonia into a malformed-input error.
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, SymError>) -> Result<T, MediaError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(MediaError::from),
+        Err(_) => Err(MediaError::malformed(format!("{what}: decoder rejected the input (internal panic)"))),
+    }
+}
+
+/// Opens a symphonia format reader over `file`.
+pub(crate) fn open_reader(file: File, format: AudioFormat) -> Result<Box<dyn FormatReader>, MediaError> {
+    let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    let mut h = Hint::new();
+    h.with_extension(match format {
+        AudioFormat::Mp4 => "m4a",
+        other => other.extension(),
+    });
+    let opts = FormatOptions { enable_gapless: true, ..Default::default() };
+    let probed = guarded("probe", || {
+        symphonia::default::get_probe().format(&h, mss, &opts, &MetadataOptions::default())
+    })
+    .map_err(|e| match e {
+        MediaError::Unsupported(_) => MediaError::malformed(format!("not a decodable {} file", format.name())),
+        other => other,
+    })?;
+    Ok(probed.format)
+}
+
+/// Symphonia-backed decoder for wav, mp3, flac, ogg/vorbis and mp4/aac.
+pub(crate) struct SymphoniaSource {
+    reader: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    spec: StreamSpec,
+    sbuf: Option<SampleBuffer<f32>>,
+    /// Frames still to drop at the start (MP4 priming from the edit list).
+    skip: u64,
+    /// Frames still to emit, when the edit list bounds the track.
+    keep: Option<u64>,
+    decoded: u64,
+    max_frames: u64,
+    max_channels: u16,
+    errors: u32,
+    /// Frames the container promised; a much shorter decode means truncation.
+    declared: Option<u64>,
+}
+
+impl SymphoniaSource {
+    fn new(path: &Path, file: File, format: AudioFormat, file_len: u64, limits: &Limits) -> Result<Self, MediaError> {
+        let reader = open_reader(file, format)?;
+        let track = reader
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| MediaError::malformed("no audio track"))?;
+        let params = track.codec_params.clone();
+        let track_id = track.id;
+        let rate = params.sample_rate.ok_or_else(|| MediaError::malformed("no sample rate"))?;
+        if rate == 0 {
+            return Err(MediaError::malformed("sample rate 0"));
+        }
+        if rate > limits.max_sample_rate {
+            return Err(MediaError::Limit(format!("sample rate {rate} Hz over {}", limits.max_sample_rate)));
+        }
+        let channels = params.channels.map(|c| c.count() as u16).unwrap_or(0);
+        if channels > limits.max_channels {
+            return Err(MediaError::Limit(format!("{channels} channels over {}", limits.max_channels)));
+        }
+        let decoder = guarded("codec", || symphonia::default::get_codecs().make(&params, &DecoderOptions::default()))?;
+        let max_frames = limits.max_frames(rate);
+
+        // A separate handle: symphonia's stream assumes it owns the file position.
+        let edit = if format == AudioFormat::Mp4 {
+            let mut f = File::open(path)?;
+            isobmff::read_edit_trim(&mut f, file_len, rate)
+        } else {
+            None
+        };
+        let mut frames = params.n_frames.filter(|&n| n > 0 && n <= max_frames);
+        if let Some(e) = edit {
+            frames = frames.map(|n| {
+                let n = n.saturating_sub(e.skip_frames);
+                e.keep_frames.map_or(n, |k| k.min(n))
+            });
+        }
+        Ok(SymphoniaSource {
+            reader,
+            decoder,
+            track_id,
+            spec: StreamSpec { rate, channels, frames },
+            sbuf: None,
+            skip: edit.map_or(0, |e| e.skip_frames),
+            keep: edit.and_then(|e| e.keep_frames),
+            decoded: 0,
+            max_frames,
+            max_channels: limits.max_channels,
+            errors: 0,
+            declared: frames,
+        })
+    }
+}
+
+impl PcmSource for SymphoniaSource {
+    fn spec(&self) -> StreamSpec {
+        self.spec
+    }
+
+    fn next_block(&mut self, out: &mut Vec<f32>) -> Result<bool, MediaError> {
+        loop {
+            if self.keep == Some(0) {
+                return Ok(false);
+            }
+            let packet = match guarded("demux", || self.reader.next_packet()) {
+                Ok(p) => p,
+                Err(MediaError::Malformed(m)) if m == "unexpected end of file" => return self.finish(),
+                // Symphonia reports some clean ends as a reset or a seek-free EOF.
+                Err(e) => {
+                    if self.decoded > 0 && matches!(e, MediaError::Malformed(_)) {
+                        // Garbage after valid audio (trailing junk, a broken last page):
+                        // keep what decoded, like other players do.
+                        return self.finish();
+                    }
+                    return Err(e);
+                }
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            // Decode and copy out inside the guard, so no borrow of the decoder escapes it.
+            let decoder = &mut self.decoder;
+            let slot = &mut self.sbuf;
+            let decoded = catch_unwind(AssertUnwindSafe(move || -> Result<(u32, usize, usize), SymError> {
+                let buf = decoder.decode(&packet)?;
+                let spec = *buf.spec();
+                let ch = spec.channels.count();
+                let frames = buf.frames();
+                if frames == 0 || frames > MAX_PACKET_FRAMES || ch == 0 {
+                    return Ok((spec.rate, ch, frames));
+                }
+                let need = buf.capacity() * ch;
+                let sbuf = match slot {
+                    Some(s) if s.capacity() >= need => s,
+                    slot => slot.insert(SampleBuffer::new(buf.capacity() as u64, spec)),
+                };
+                sbuf.copy_interleaved_ref(buf);
+                Ok((spec.rate, ch, frames))
+            }));
+            let (rate, ch, frames) = match decoded {
+                Ok(Ok(v)) => v,
+                Ok(Err(SymError::DecodeError(_))) | Ok(Err(SymError::IoError(_))) => {
+                    self.errors += 1;
+                    if self.errors > MAX_CONSECUTIVE_ERRORS {
+                        return Err(MediaError::malformed("too many undecodable packets"));
+                    }
+                    continue;
+                }
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(MediaError::malformed("decoder rejected the input (internal panic)")),
+            };
+            self.errors = 0;
+            if frames == 0 {
+                continue;
+            }
+            if frames > MAX_PACKET_FRAMES {
+                return Err(MediaError::Limit(format!("packet of {frames} frames")));
+            }
+            let ch = ch as u16;
+            if self.spec.channels == 0 {
+                if ch == 0 || ch > self.max_channels {
+                    return Err(MediaError::Limit(format!("{ch} channels")));
+                }
+                self.spec.channels = ch;
+            }
+            if ch != self.spec.channels || rate != self.spec.rate {
+                return Err(MediaError::malformed("stream changes rate or channel count mid-way"));
+            }
+            let Some(sbuf) = self.sbuf.as_ref() else { continue };
+            let mut samples = sbuf.samples();
+            // Edit-list trimming, in whole frames.
+            let chn = ch as usize;
+            if self.skip > 0 {
+                let drop = (self.skip as usize).min(samples.len() / chn);
+                self.skip -= drop as u64;
+                samples = &samples[drop * chn..];
+            }
+            if let Some(k) = &mut self.keep {
+                let n = (*k as usize).min(samples.len() / chn);
+                *k -= n as u64;
+                samples = &samples[..n * chn];
+            }
+            if samples.is_empty() {
+                continue;
+            }
+            self.decoded += (samples.len() / chn) as u64;
+            if self.decoded > self.max_frames {
+                return Err(MediaError::Limit("input longer than the decode duration limit".into()));
+            }
+            out.extend_from_slice(samples);
+            return Ok(true);
+        }
+    }
+}
+
+impl SymphoniaSource {
+    /// End of stream: an empty or badly short stream is an error.
+    fn finish(&mut self) -> Result<bool, MediaError> {
+        if self.decoded == 0 {
+            return Err(MediaError::malformed("no decodable audio"));
+        }
+        if let Some(d) = self.declared {
+            // Allow one large packet of slack: containers round their durations.
+            if self.decoded + 8192 < d - d / 50 {
+                return Err(MediaError::malformed(format!(
+                    "truncated: header declares {d} frames, only {} present",
+                    self.decoded
+                )));
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,121 @@
+//! Encoders, one module per target, behind one small block interface, and the
+//! choice of output rate, channels and bitrate for each target.
+
+use std::io::Write;
+
+use crate::decode::StreamSpec;
+use crate::format::AudioFormat;
+use crate::MediaError;
+
+mod flac;
+mod g711;
+mod g722;
+mod mp3;
+mod mp4;
+mod ogg;
+mod wav;
+
+/// Bytes of the WAV header we write before the samples.
+pub const WAV_HEADER_LEN: u64 = wav::HEADER_LEN;
+
+/// Lowest and highest `br` accepted, kbit/s.
+pub const BITRATE_RANGE_KBPS: std::ops::RangeInclusive<u32> = 8..=320;
+/// Default lossy bitrate for telephony-band mono sources (≤ 16 kHz), kbit/s.
+pub const DEFAULT_SPEECH_KBPS: u32 = 32;
+/// Default lossy bitrate for everything else, kbit/s.
+pub const DEFAULT_MUSIC_KBPS: u32 = 128;
+
+/// What the encoder will be fed and produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Target format.
+    pub format: AudioFormat,
+    /// Encoder input (and output) sample rate.
+    pub rate: u32,
+    /// Encoder channel count.
+    pub channels: u16,
+    /// Bitrate for lossy targets, kbit/s.
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// Bytes to overwrite at `offset` (from the start of our output) once encoding is
+/// done, e.g. a LAME Info tag or final FLAC STREAMINFO. Applied only to seekable outputs.
+pub(crate) struct Patch {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A streaming encoder: interleaved `f32` frames at the plan's rate and channels in,
+/// bytes out as they are ready.
+pub(crate) trait BlockEncoder {
+    fn encode(&mut self, pcm: &[f32], out: &mut dyn Write) -> Result<(), MediaError>;
+    fn finish(self: Box<Self>, out: &mut dyn Write) -> Result<Option<Patch>, MediaError>;
+}
+
+/// Chooses rate, channels and bitrate for `format` given the source.
+pub fn plan(format: AudioFormat, src: StreamSpec, bitrate_kbps: Option<u32>) -> Result<Plan, MediaError> {
+    if let Some(br) = bitrate_kbps {
+        if !BITRATE_RANGE_KBPS.contains(&br) {
+            return Err(MediaError::Unsupported(format!("bitrate {br} kbit/s (allowed 8-320)")));
+        }
+    }
+    let src_ch = src.channels.max(1);
+    let speechy = src.rate <= 16_000 && src_ch == 1;
+    let lossy_br = bitrate_kbps.unwrap_or(if speechy { DEFAULT_SPEECH_KBPS } else { DEFAULT_MUSIC_KBPS });
+    let p = match format {
+        AudioFormat::Wav | AudioFormat::Flac => Plan { format, rate: src.rate, channels: src_ch, bitrate_kbps: None },
+        AudioFormat::Alaw | AudioFormat::Ulaw => Plan { format, rate: 8_000, channels: 1, bitrate_kbps: None },
+        AudioFormat::G722 => Plan { format, rate: 16_000, channels: 1, bitrate_kbps: None },
+        AudioFormat::Mp3 => {
+            let channels = src_ch.min(2);
+            let br = mp3::nearest_bitrate(lossy_br);
+            Plan { format, rate: mp3::choose_rate(br, channels, src.rate), channels, bitrate_kbps: Some(br) }
+        }
+        AudioFormat::Ogg => {
+            let channels = src_ch.min(2);
+            let mut rate = ogg::choose_rate(lossy_br, channels, src.rate);
+            if !ogg::accepts(rate, channels, lossy_br) {
+                // libvorbis has no setup for this rate/bitrate pair: take the nearest rate it has.
+                let mut rates: [u32; 7] = [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000];
+                rates.sort_by_key(|r| r.abs_diff(rate));
+                rate = rates
+                    .into_iter()
+                    .find(|&r| ogg::accepts(r, channels, lossy_br))
+                    .ok_or_else(|| MediaError::Unsupported(format!("ogg vorbis cannot encode {lossy_br} kbit/s")))?;
+            }
+            Plan { format, rate, channels, bitrate_kbps: Some(lossy_br) }
+        }
+        AudioFormat::Mp4 => {
+            let channels = src_ch.min(2);
+            Plan { format, rate: mp4::choose_rate(lossy_br, channels, src.rate), channels, bitrate_kbps: Some(lossy_br) }
+        }
+    };
+    Ok(p)
+}
+
+/// Builds the encoder for `plan`. `seekable` says whether a [`Patch`] can be applied;
+/// `expected_frames` is the exact frame count the pipeline will deliver, when known.
+pub(crate) fn make(plan: &Plan, seekable: bool, expected_frames: Option<u64>) -> Result<Box<dyn BlockEncoder>, MediaError> {
+    Ok(match plan.format {
+        AudioFormat::Wav => Box::new(wav::WavEncoder::new(plan, expected_frames)),
+        AudioFormat::Alaw => Box::new(g711::G711Encoder::new(true)),
+        AudioFormat::Ulaw => Box::new(g711::G711Encoder::new(false)),
+        AudioFormat::G722 => Box::new(g722::G722Encoder::new()),
+        AudioFormat::Mp3 => Box::new(mp3::Mp3Encoder::new(plan, seekable)?),
+        AudioFormat::Ogg => Box::new(ogg::OggEncoder::new(plan)?),
+        AudioFormat::Flac => Box::new(flac::FlacEncoder::new(plan)?),
+        AudioFormat::Mp4 => Box::new(mp4::Mp4Encoder::new(plan)?),
+    })
+}
+
+/// `f32` in [-1, 1] to 16-bit PCM, rounding and clipping as ffmpeg does.
+#[inline]
+pub(crate) fn to_i16(s: f32) -> i16 {
+    (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+/// Converts a block to 16-bit PCM into a reused buffer.
+pub(crate) fn fill_i16(pcm: &[f32], buf: &mut Vec<i16>) {
+    buf.clear();
+    buf.extend(pcm.iter().map(|&s| to_i16(s)));
+}

@@ -1,0 +1,210 @@
+//! decode → mix → resample → encode, block by block.
+//!
+//! Memory is bounded by one decoded packet plus one resampler chunk plus the
+//! encoder's own state, whatever the input length; output is written as it is
+//! produced (MP4 excepted, see `encode::mp4`). Cancellation is checked between
+//! blocks.
+
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::decode;
+use crate::encode::{self, Plan};
+use crate::format::AudioFormat;
+use crate::limits::Limits;
+use crate::mix::mix;
+use crate::resample::Resampler;
+use crate::MediaError;
+
+/// Requested conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TranscodeOptions {
+    /// Target format.
+    pub format: AudioFormat,
+    /// Target bitrate for lossy targets, kbit/s (8..=320); `None` picks the default
+    /// (32 kbit/s for mono sources at ≤ 16 kHz, else 128 kbit/s).
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// What a conversion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscodeStats {
+    /// Detected input format.
+    pub input_format: AudioFormat,
+    /// Input rate, channels and frames decoded.
+    pub input_rate: u32,
+    /// Input channels.
+    pub input_channels: u16,
+    /// Frames decoded from the input.
+    pub input_frames: u64,
+    /// Encoder settings used.
+    pub plan: Plan,
+    /// Frames handed to the encoder.
+    pub output_frames: u64,
+    /// Bytes written to the output.
+    pub bytes_written: u64,
+}
+
+/// An output that is also seekable, letting encoders fix up headers at the end.
+pub trait WriteSeek: Write + Seek {}
+impl<T: Write + Seek> WriteSeek for T {}
+
+/// Where the converted bytes go.
+pub enum Output<'a> {
+    /// A plain stream (HTTP body, pipe): headers are written once, up front.
+    Stream(&'a mut dyn Write),
+    /// A file or buffer we may seek back in to patch headers (exact MP3/FLAC/WAV lengths).
+    Seekable(&'a mut dyn WriteSeek),
+}
+
+/// Counts bytes on their way to the output.
+struct Counting<'a, 'b> {
+    out: &'a mut Output<'b>,
+    n: u64,
+}
+
+impl Write for Counting<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let k = match self.out {
+            Output::Stream(w) => w.write(buf)?,
+            Output::Seekable(w) => w.write(buf)?,
+        };
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.out {
+            Output::Stream(w) => w.flush(),
+            Output::Seekable(w) => w.flush(),
+        }
+    }
+}
+
+/// Exact byte length of the conversion of `frames` source frames at `src_rate` for a
+/// constant-rate target, or `None` for variable-rate targets.
+pub fn exact_output_len(plan: &Plan, src_frames: u64, src_rate: u32) -> Option<u64> {
+    let frames = Resampler::output_frames_for(src_frames, src_rate, plan.rate);
+    let ch = u64::from(plan.channels);
+    match plan.format {
+        AudioFormat::Wav => Some(crate::encode::WAV_HEADER_LEN + frames * ch * 2),
+        AudioFormat::Alaw | AudioFormat::Ulaw => Some(frames),
+        AudioFormat::G722 => Some(frames.div_ceil(2)),
+        _ => None,
+    }
+}
+
+/// Converts `input` into `out`. See [`crate::transcode`].
+pub fn run(
+    input: &Path,
+    hint: Option<&str>,
+    opts: &TranscodeOptions,
+    limits: &Limits,
+    mut out: Output<'_>,
+    cancel: &AtomicBool,
+) -> Result<TranscodeStats, MediaError> {
+    let (input_format, mut src) = decode::open(input, hint, limits)?;
+
+    // Decode one block before choosing the encoder: it proves the input decodes
+    // (nothing is written for corrupt input) and settles the channel count for
+    // containers that only state it in the first packet.
+    let mut block = Vec::with_capacity(1 << 16);
+    if !src.next_block(&mut block)? {
+        return Err(MediaError::malformed("no decodable audio"));
+    }
+    let spec = src.spec();
+    let plan = encode::plan(opts.format, spec, opts.bitrate_kbps)?;
+    let seekable = matches!(out, Output::Seekable(_));
+    let start = match &mut out {
+        Output::Seekable(w) => w.stream_position()?,
+        Output::Stream(_) => 0,
+    };
+    // A promised length: constant-rate headers need it up front, and the pipeline pads
+    // or trims to it so the bytes match exactly what was announced.
+    let expected = spec.frames.map(|n| Resampler::output_frames_for(n, spec.rate, plan.rate));
+    let mut encoder = encode::make(&plan, seekable, expected)?;
+    let enforce_len = if !seekable && plan.format.is_constant_rate() { expected } else { None };
+
+    let src_ch = usize::from(spec.channels);
+    let dst_ch = usize::from(plan.channels);
+    let mut resampler = if spec.rate != plan.rate { Some(Resampler::new(spec.rate, plan.rate, dst_ch)?) } else { None };
+    let mut mixed = Vec::with_capacity(1 << 16);
+    let mut resampled = Vec::with_capacity(1 << 16);
+    let mut input_frames = 0u64;
+    let mut output_frames = 0u64;
+
+    let mut sink = Counting { out: &mut out, n: 0 };
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaError::Cancelled);
+        }
+        input_frames += (block.len() / src_ch) as u64;
+        mixed.clear();
+        mix(&block, src_ch, dst_ch, &mut mixed);
+        let ready: &[f32] = match &mut resampler {
+            Some(r) => {
+                resampled.clear();
+                r.process(&mixed, &mut resampled)?;
+                &resampled
+            }
+            None => &mixed,
+        };
+        output_frames += emit(&mut *encoder, ready, dst_ch, enforce_len, output_frames, &mut sink)?;
+        block.clear();
+        if !src.next_block(&mut block)? {
+            break;
+        }
+    }
+    if let Some(r) = &mut resampler {
+        resampled.clear();
+        r.finish(&mut resampled)?;
+        output_frames += emit(&mut *encoder, &resampled, dst_ch, enforce_len, output_frames, &mut sink)?;
+    }
+    if let Some(total) = enforce_len {
+        // The source held less than its header said: pad with silence to the promised length.
+        let silence = vec![0.0f32; 4096 * dst_ch];
+        while output_frames < total {
+            let n = ((total - output_frames) as usize).min(4096);
+            encoder.encode(&silence[..n * dst_ch], &mut sink)?;
+            output_frames += n as u64;
+        }
+    }
+    let patch = encoder.finish(&mut sink)?;
+    sink.flush()?;
+    let bytes_written = sink.n;
+    if let (Some(p), Output::Seekable(w)) = (patch, &mut out) {
+        let end = w.stream_position()?;
+        w.seek(SeekFrom::Start(start + p.offset))?;
+        w.write_all(&p.bytes)?;
+        w.seek(SeekFrom::Start(end))?;
+        w.flush()?;
+    }
+    Ok(TranscodeStats {
+        input_format,
+        input_rate: spec.rate,
+        input_channels: spec.channels,
+        input_frames,
+        plan,
+        output_frames,
+        bytes_written,
+    })
+}
+
+/// Encodes `pcm`, trimmed to the promised total when one is enforced; returns frames encoded.
+fn emit(
+    encoder: &mut dyn encode::BlockEncoder,
+    pcm: &[f32],
+    ch: usize,
+    limit: Option<u64>,
+    done: u64,
+    out: &mut dyn Write,
+) -> Result<u64, MediaError> {
+    let mut frames = (pcm.len() / ch) as u64;
+    if let Some(total) = limit {
+        frames = frames.min(total.saturating_sub(done));
+    }
+    if frames > 0 {
+        encoder.encode(&pcm[..frames as usize * ch], out)?;
+    }
+    Ok(frames)
+}
