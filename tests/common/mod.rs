@@ -110,6 +110,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// A full URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
