@@ -15,7 +15,10 @@ fn main() -> ExitCode {
             "--bitrate" | "-b" => bitrate = it.next().and_then(|b| b.parse::<u32>().ok()),
             "--probe" => {
                 for p in it.by_ref() {
-                    match mediastore_media::probe(std::path::Path::new(p), std::path::Path::new(p).extension().and_then(|e| e.to_str())) {
+                    match mediastore_media::probe(
+                        std::path::Path::new(p),
+                        std::path::Path::new(p).extension().and_then(|e| e.to_str()),
+                    ) {
                         Ok(i) => println!("{p}: {i:?}"),
                         Err(e) => println!("{p}: error: {e}"),
                     }
@@ -29,7 +32,12 @@ fn main() -> ExitCode {
         eprintln!("usage: transcode IN OUT [--format F] [--bitrate KBPS]");
         return ExitCode::from(2);
     };
-    match mediastore_media::transcode_file(input.as_ref(), output.as_ref(), format.as_deref(), bitrate) {
+    match mediastore_media::transcode_file(
+        input.as_ref(),
+        output.as_ref(),
+        format.as_deref(),
+        bitrate,
+    ) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

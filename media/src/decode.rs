@@ -88,39 +88,62 @@ pub(crate) fn detect(file: &mut File, hint: Option<&str>) -> Result<Detected, Me
 }
 
 /// Opens `path` for decoding.
-pub fn open(path: &Path, hint: Option<&str>, limits: &Limits) -> Result<(AudioFormat, Box<dyn PcmSource>), MediaError> {
+pub fn open(
+    path: &Path,
+    hint: Option<&str>,
+    limits: &Limits,
+) -> Result<(AudioFormat, Box<dyn PcmSource>), MediaError> {
     let mut file = File::open(path)?;
     let det = detect(&mut file, hint)?;
     let src: Box<dyn PcmSource> = if det.format.is_raw() {
         Box::new(RawSource::new(file, det.format, det.file_len, limits)?)
     } else {
-        Box::new(SymphoniaSource::new(path, file, det.format, det.file_len, limits)?)
+        Box::new(SymphoniaSource::new(
+            path,
+            file,
+            det.format,
+            det.file_len,
+            limits,
+        )?)
     };
     Ok((det.format, src))
 }
 
 /// Runs `f`, turning a panic inside symphonia into a malformed-input error.
-pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, SymError>) -> Result<T, MediaError> {
+pub(crate) fn guarded<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, SymError>,
+) -> Result<T, MediaError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(MediaError::from),
-        Err(_) => Err(MediaError::malformed(format!("{what}: decoder rejected the input (internal panic)"))),
+        Err(_) => Err(MediaError::malformed(format!(
+            "{what}: decoder rejected the input (internal panic)"
+        ))),
     }
 }
 
 /// Opens a symphonia format reader over `file`.
-pub(crate) fn open_reader(file: File, format: AudioFormat) -> Result<Box<dyn FormatReader>, MediaError> {
+pub(crate) fn open_reader(
+    file: File,
+    format: AudioFormat,
+) -> Result<Box<dyn FormatReader>, MediaError> {
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut h = Hint::new();
     h.with_extension(match format {
         AudioFormat::Mp4 => "m4a",
         other => other.extension(),
     });
-    let opts = FormatOptions { enable_gapless: true, ..Default::default() };
+    let opts = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
     let probed = guarded("probe", || {
         symphonia::default::get_probe().format(&h, mss, &opts, &MetadataOptions::default())
     })
     .map_err(|e| match e {
-        MediaError::Unsupported(_) => MediaError::malformed(format!("not a decodable {} file", format.name())),
+        MediaError::Unsupported(m) => {
+            MediaError::malformed(format!("not a decodable {} file ({m})", format.name()))
+        }
         other => other,
     })?;
     Ok(probed.format)
@@ -146,7 +169,13 @@ pub(crate) struct SymphoniaSource {
 }
 
 impl SymphoniaSource {
-    fn new(path: &Path, file: File, format: AudioFormat, file_len: u64, limits: &Limits) -> Result<Self, MediaError> {
+    fn new(
+        path: &Path,
+        file: File,
+        format: AudioFormat,
+        file_len: u64,
+        limits: &Limits,
+    ) -> Result<Self, MediaError> {
         let reader = open_reader(file, format)?;
         let track = reader
             .tracks()
@@ -155,18 +184,28 @@ impl SymphoniaSource {
             .ok_or_else(|| MediaError::malformed("no audio track"))?;
         let params = track.codec_params.clone();
         let track_id = track.id;
-        let rate = params.sample_rate.ok_or_else(|| MediaError::malformed("no sample rate"))?;
+        let rate = params
+            .sample_rate
+            .ok_or_else(|| MediaError::malformed("no sample rate"))?;
         if rate == 0 {
             return Err(MediaError::malformed("sample rate 0"));
         }
         if rate > limits.max_sample_rate {
-            return Err(MediaError::Limit(format!("sample rate {rate} Hz over {}", limits.max_sample_rate)));
+            return Err(MediaError::Limit(format!(
+                "sample rate {rate} Hz over {}",
+                limits.max_sample_rate
+            )));
         }
         let channels = params.channels.map(|c| c.count() as u16).unwrap_or(0);
         if channels > limits.max_channels {
-            return Err(MediaError::Limit(format!("{channels} channels over {}", limits.max_channels)));
+            return Err(MediaError::Limit(format!(
+                "{channels} channels over {}",
+                limits.max_channels
+            )));
         }
-        let decoder = guarded("codec", || symphonia::default::get_codecs().make(&params, &DecoderOptions::default()))?;
+        let decoder = guarded("codec", || {
+            symphonia::default::get_codecs().make(&params, &DecoderOptions::default())
+        })?;
         let max_frames = limits.max_frames(rate);
 
         // A separate handle: symphonia's stream assumes it owns the file position.
@@ -187,7 +226,11 @@ impl SymphoniaSource {
             reader,
             decoder,
             track_id,
-            spec: StreamSpec { rate, channels, frames },
+            spec: StreamSpec {
+                rate,
+                channels,
+                frames,
+            },
             sbuf: None,
             skip: edit.map_or(0, |e| e.skip_frames),
             keep: edit.and_then(|e| e.keep_frames),
@@ -212,7 +255,9 @@ impl PcmSource for SymphoniaSource {
             }
             let packet = match guarded("demux", || self.reader.next_packet()) {
                 Ok(p) => p,
-                Err(MediaError::Malformed(m)) if m == "unexpected end of file" => return self.finish(),
+                Err(MediaError::Malformed(m)) if m == "unexpected end of file" => {
+                    return self.finish()
+                }
                 // Symphonia reports some clean ends as a reset or a seek-free EOF.
                 Err(e) => {
                     if self.decoded > 0 && matches!(e, MediaError::Malformed(_)) {
@@ -229,22 +274,24 @@ impl PcmSource for SymphoniaSource {
             // Decode and copy out inside the guard, so no borrow of the decoder escapes it.
             let decoder = &mut self.decoder;
             let slot = &mut self.sbuf;
-            let decoded = catch_unwind(AssertUnwindSafe(move || -> Result<(u32, usize, usize), SymError> {
-                let buf = decoder.decode(&packet)?;
-                let spec = *buf.spec();
-                let ch = spec.channels.count();
-                let frames = buf.frames();
-                if frames == 0 || frames > MAX_PACKET_FRAMES || ch == 0 {
-                    return Ok((spec.rate, ch, frames));
-                }
-                let need = buf.capacity() * ch;
-                let sbuf = match slot {
-                    Some(s) if s.capacity() >= need => s,
-                    slot => slot.insert(SampleBuffer::new(buf.capacity() as u64, spec)),
-                };
-                sbuf.copy_interleaved_ref(buf);
-                Ok((spec.rate, ch, frames))
-            }));
+            let decoded = catch_unwind(AssertUnwindSafe(
+                move || -> Result<(u32, usize, usize), SymError> {
+                    let buf = decoder.decode(&packet)?;
+                    let spec = *buf.spec();
+                    let ch = spec.channels.count();
+                    let frames = buf.frames();
+                    if frames == 0 || frames > MAX_PACKET_FRAMES || ch == 0 {
+                        return Ok((spec.rate, ch, frames));
+                    }
+                    let need = buf.capacity() * ch;
+                    let sbuf = match slot {
+                        Some(s) if s.capacity() >= need => s,
+                        slot => slot.insert(SampleBuffer::new(buf.capacity() as u64, spec)),
+                    };
+                    sbuf.copy_interleaved_ref(buf);
+                    Ok((spec.rate, ch, frames))
+                },
+            ));
             let (rate, ch, frames) = match decoded {
                 Ok(Ok(v)) => v,
                 Ok(Err(SymError::DecodeError(_))) | Ok(Err(SymError::IoError(_))) => {
@@ -255,7 +302,11 @@ impl PcmSource for SymphoniaSource {
                     continue;
                 }
                 Ok(Err(e)) => return Err(e.into()),
-                Err(_) => return Err(MediaError::malformed("decoder rejected the input (internal panic)")),
+                Err(_) => {
+                    return Err(MediaError::malformed(
+                        "decoder rejected the input (internal panic)",
+                    ))
+                }
             };
             self.errors = 0;
             if frames == 0 {
@@ -272,9 +323,13 @@ impl PcmSource for SymphoniaSource {
                 self.spec.channels = ch;
             }
             if ch != self.spec.channels || rate != self.spec.rate {
-                return Err(MediaError::malformed("stream changes rate or channel count mid-way"));
+                return Err(MediaError::malformed(
+                    "stream changes rate or channel count mid-way",
+                ));
             }
-            let Some(sbuf) = self.sbuf.as_ref() else { continue };
+            let Some(sbuf) = self.sbuf.as_ref() else {
+                continue;
+            };
             let mut samples = sbuf.samples();
             // Edit-list trimming, in whole frames.
             let chn = ch as usize;
@@ -293,7 +348,9 @@ impl PcmSource for SymphoniaSource {
             }
             self.decoded += (samples.len() / chn) as u64;
             if self.decoded > self.max_frames {
-                return Err(MediaError::Limit("input longer than the decode duration limit".into()));
+                return Err(MediaError::Limit(
+                    "input longer than the decode duration limit".into(),
+                ));
             }
             out.extend_from_slice(samples);
             return Ok(true);

@@ -106,7 +106,10 @@ impl AudioFormat {
 
     /// True for the headerless formats, which can only be recognised by a hint.
     pub fn is_raw(self) -> bool {
-        matches!(self, AudioFormat::Alaw | AudioFormat::Ulaw | AudioFormat::G722)
+        matches!(
+            self,
+            AudioFormat::Alaw | AudioFormat::Ulaw | AudioFormat::G722
+        )
     }
 
     /// True for the lossy formats whose bitrate `br` controls.

@@ -16,7 +16,11 @@ const MAX_BOXES: usize = 4096;
 
 /// Finds the first track's single edit (if any) and converts it to frames at `rate`.
 /// Any parse trouble answers `None`: the edit list is an optimisation, not a requirement.
-pub(crate) fn read_edit_trim<R: Read + Seek>(r: &mut R, file_len: u64, rate: u32) -> Option<EditTrim> {
+pub(crate) fn read_edit_trim<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    rate: u32,
+) -> Option<EditTrim> {
     let moov = find_child(r, 0, file_len, b"moov")?;
     let mvhd = find_child(r, moov.0, moov.1, b"mvhd")?;
     let movie_scale = read_timescale(r, mvhd.0)?;
@@ -61,7 +65,12 @@ pub(crate) fn read_edit_trim<R: Read + Seek>(r: &mut R, file_len: u64, rate: u32
 
 /// Returns (payload start, payload end) of the first child box named `name`
 /// inside the byte range [start, end).
-fn find_child<R: Read + Seek>(r: &mut R, start: u64, end: u64, name: &[u8; 4]) -> Option<(u64, u64)> {
+fn find_child<R: Read + Seek>(
+    r: &mut R,
+    start: u64,
+    end: u64,
+    name: &[u8; 4],
+) -> Option<(u64, u64)> {
     let mut pos = start;
     for _ in 0..MAX_BOXES {
         if pos.checked_add(8)? > end {

@@ -50,7 +50,14 @@ pub fn transcode(
     out: &mut dyn Write,
     cancel: &AtomicBool,
 ) -> Result<TranscodeStats, MediaError> {
-    pipeline::run(input, hint, opts, &Limits::default(), Output::Stream(out), cancel)
+    pipeline::run(
+        input,
+        hint,
+        opts,
+        &Limits::default(),
+        Output::Stream(out),
+        cancel,
+    )
 }
 
 /// [`transcode`] with explicit limits and output kind.
@@ -69,7 +76,11 @@ pub fn transcode_to(
 /// (wav, alaw, ulaw, g722) as [`transcode`] produces it to a stream; `None` for
 /// variable-rate targets or when the source's length is not known exactly.
 pub fn exact_output_len(info: &MediaInfo, opts: &TranscodeOptions) -> Option<u64> {
-    let spec = StreamSpec { rate: info.sample_rate, channels: info.channels, frames: info.frames };
+    let spec = StreamSpec {
+        rate: info.sample_rate,
+        channels: info.channels,
+        frames: info.frames,
+    };
     let plan = encode::plan(opts.format, spec, opts.bitrate_kbps).ok()?;
     pipeline::exact_output_len(&plan, info.frames?, info.sample_rate)
 }
@@ -89,13 +100,21 @@ pub fn transcode_file(
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_string)
-            .ok_or_else(|| MediaError::Unsupported(format!("cannot tell the output format of {} (no extension; use --format)", output.display())))?,
+            .ok_or_else(|| {
+                MediaError::Unsupported(format!(
+                    "cannot tell the output format of {} (no extension; use --format)",
+                    output.display()
+                ))
+            })?,
     };
     let target = AudioFormat::from_param(&fmt_str).ok_or_else(|| {
         MediaError::Unsupported(format!("unknown output format '{fmt_str}' (use one of al alaw flac g722 mp3 mp4 ogg ul ulaw wav)"))
     })?;
     let hint = input.extension().and_then(|e| e.to_str());
-    let opts = TranscodeOptions { format: target, bitrate_kbps };
+    let opts = TranscodeOptions {
+        format: target,
+        bitrate_kbps,
+    };
     // Check the input before creating the output, so a bad input leaves nothing behind.
     if !input.is_file() {
         return Err(MediaError::Io(std::io::Error::new(
@@ -106,11 +125,18 @@ pub fn transcode_file(
     let file = File::create(output)?;
     let mut w = BufWriter::with_capacity(256 * 1024, file);
     let cancel = AtomicBool::new(false);
-    let result = pipeline::run(input, hint, &opts, &Limits::default(), Output::Seekable(&mut w), &cancel)
-        .and_then(|stats| {
-            w.flush()?;
-            Ok(stats)
-        });
+    let result = pipeline::run(
+        input,
+        hint,
+        &opts,
+        &Limits::default(),
+        Output::Seekable(&mut w),
+        &cancel,
+    )
+    .and_then(|stats| {
+        w.flush()?;
+        Ok(stats)
+    });
     if result.is_err() {
         drop(w);
         let _ = std::fs::remove_file(output);

@@ -52,7 +52,14 @@ pub(crate) fn parse_header(b: &[u8]) -> Option<FrameHeader> {
     let channels = if b[3] >> 6 == 3 { 1 } else { 2 };
     let (samples, coeff) = if mpeg1 { (1152, 144) } else { (576, 72) };
     let frame_len = (coeff * bitrate_kbps * 1000 / sample_rate + padding) as usize;
-    Some(FrameHeader { mpeg1, sample_rate, bitrate_kbps, channels, frame_len, samples })
+    Some(FrameHeader {
+        mpeg1,
+        sample_rate,
+        bitrate_kbps,
+        channels,
+        frame_len,
+        samples,
+    })
 }
 
 /// True when `head` holds two consecutive valid frame headers within its first 4 KiB,
@@ -76,7 +83,9 @@ pub(crate) fn id3v2_len(head: &[u8]) -> u64 {
         return 0;
     }
     // Syncsafe 28-bit size: 7 bits per byte.
-    let size = head[6..10].iter().fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7F));
+    let size = head[6..10]
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7F));
     let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
     10 + size + footer
 }
@@ -113,14 +122,17 @@ pub(crate) fn scan<R: Read + Seek>(src: R, file_len: u64) -> io::Result<Option<M
     let mut window = vec![0u8; MAX_RESYNC + 4096];
     let n = read_up_to(&mut r, &mut window)?;
     let window = &window[..n];
-    let Some((off, first)) = (0..n.min(MAX_RESYNC))
-        .find_map(|i| first_frame_at(window, i).map(|h| (i, h)))
+    let Some((off, first)) =
+        (0..n.min(MAX_RESYNC)).find_map(|i| first_frame_at(window, i).map(|h| (i, h)))
     else {
         return Ok(None);
     };
     let start = skip + off as u64;
 
-    if let Some(tag) = window.get(off..off + first.frame_len).and_then(|f| read_info_tag(f, &first)) {
+    if let Some(tag) = window
+        .get(off..off + first.frame_len)
+        .and_then(|f| read_info_tag(f, &first))
+    {
         if let Some(n_frames) = tag.frames {
             let total = u64::from(n_frames) * u64::from(first.samples);
             let trimmed = total.saturating_sub(u64::from(tag.delay) + u64::from(tag.padding));
@@ -184,7 +196,9 @@ fn read_info_tag(frame: &[u8], h: &FrameHeader) -> Option<InfoTag> {
     };
     let x = 4 + side_info;
     let be32 = |o: usize| -> Option<u32> {
-        frame.get(o..o + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        frame
+            .get(o..o + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     };
     match frame.get(x..x + 4) {
         Some(b"Xing") | Some(b"Info") => {
@@ -210,19 +224,33 @@ fn read_info_tag(frame: &[u8], h: &FrameHeader) -> Option<InfoTag> {
             }
             // LAME extension: 9-byte encoder string, then at +21 the 12-bit delay and padding.
             let (delay, padding) = match frame.get(o + 21..o + 24) {
-                Some(d) if frame.get(o..o + 4) == Some(b"LAME") || frame.get(o..o + 4) == Some(b"Lavf") || frame.get(o..o + 4) == Some(b"Lavc") => {
+                Some(d)
+                    if frame.get(o..o + 4) == Some(b"LAME")
+                        || frame.get(o..o + 4) == Some(b"Lavf")
+                        || frame.get(o..o + 4) == Some(b"Lavc") =>
+                {
                     let delay = (u32::from(d[0]) << 4) | (u32::from(d[1]) >> 4);
                     let padding = ((u32::from(d[1]) & 0x0F) << 8) | u32::from(d[2]);
                     (delay, padding)
                 }
                 _ => (0, 0),
             };
-            Some(InfoTag { frames, bytes, delay, padding })
+            Some(InfoTag {
+                frames,
+                bytes,
+                delay,
+                padding,
+            })
         }
         _ => {
             // VBRI sits 32 bytes after the header, frames count at +14.
             if frame.get(36..40) == Some(b"VBRI") {
-                Some(InfoTag { frames: be32(36 + 14), bytes: be32(36 + 10), delay: 0, padding: 0 })
+                Some(InfoTag {
+                    frames: be32(36 + 14),
+                    bytes: be32(36 + 10),
+                    delay: 0,
+                    padding: 0,
+                })
             } else {
                 None
             }
@@ -251,7 +279,10 @@ mod tests {
     fn parses_a_mpeg1_128k_header() {
         // 0xFFFB9064: MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, joint stereo.
         let h = parse_header(&[0xFF, 0xFB, 0x90, 0x64]).expect("valid header");
-        assert_eq!((h.sample_rate, h.bitrate_kbps, h.channels, h.frame_len), (44_100, 128, 2, 417));
+        assert_eq!(
+            (h.sample_rate, h.bitrate_kbps, h.channels, h.frame_len),
+            (44_100, 128, 2, 417)
+        );
     }
 
     #[test]

@@ -121,19 +121,32 @@ pub fn run(
     };
     // A promised length: constant-rate headers need it up front, and the pipeline pads
     // or trims to it so the bytes match exactly what was announced.
-    let expected = spec.frames.map(|n| Resampler::output_frames_for(n, spec.rate, plan.rate));
+    let expected = spec
+        .frames
+        .map(|n| Resampler::output_frames_for(n, spec.rate, plan.rate));
     let mut encoder = encode::make(&plan, seekable, expected)?;
-    let enforce_len = if !seekable && plan.format.is_constant_rate() { expected } else { None };
+    let enforce_len = if !seekable && plan.format.is_constant_rate() {
+        expected
+    } else {
+        None
+    };
 
     let src_ch = usize::from(spec.channels);
     let dst_ch = usize::from(plan.channels);
-    let mut resampler = if spec.rate != plan.rate { Some(Resampler::new(spec.rate, plan.rate, dst_ch)?) } else { None };
+    let mut resampler = if spec.rate != plan.rate {
+        Some(Resampler::new(spec.rate, plan.rate, dst_ch)?)
+    } else {
+        None
+    };
     let mut mixed = Vec::with_capacity(1 << 16);
     let mut resampled = Vec::with_capacity(1 << 16);
     let mut input_frames = 0u64;
     let mut output_frames = 0u64;
 
-    let mut sink = Counting { out: &mut out, n: 0 };
+    let mut sink = Counting {
+        out: &mut out,
+        n: 0,
+    };
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
@@ -149,7 +162,14 @@ pub fn run(
             }
             None => &mixed,
         };
-        output_frames += emit(&mut *encoder, ready, dst_ch, enforce_len, output_frames, &mut sink)?;
+        output_frames += emit(
+            &mut *encoder,
+            ready,
+            dst_ch,
+            enforce_len,
+            output_frames,
+            &mut sink,
+        )?;
         block.clear();
         if !src.next_block(&mut block)? {
             break;
@@ -158,7 +178,14 @@ pub fn run(
     if let Some(r) = &mut resampler {
         resampled.clear();
         r.finish(&mut resampled)?;
-        output_frames += emit(&mut *encoder, &resampled, dst_ch, enforce_len, output_frames, &mut sink)?;
+        output_frames += emit(
+            &mut *encoder,
+            &resampled,
+            dst_ch,
+            enforce_len,
+            output_frames,
+            &mut sink,
+        )?;
     }
     if let Some(total) = enforce_len {
         // The source held less than its header said: pad with silence to the promised length.

@@ -38,7 +38,11 @@ pub fn probe(path: &Path, hint: Option<&str>) -> Result<MediaInfo, MediaError> {
 }
 
 /// Probes `path`; `hint` is an extension or declared format (needed for raw al/ul/g722).
-pub fn probe_with(path: &Path, hint: Option<&str>, limits: &Limits) -> Result<MediaInfo, MediaError> {
+pub fn probe_with(
+    path: &Path,
+    hint: Option<&str>,
+    limits: &Limits,
+) -> Result<MediaInfo, MediaError> {
     let mut file = File::open(path)?;
     let det = detect(&mut file, hint)?;
     let info = match det.format {
@@ -60,7 +64,14 @@ pub fn probe_with(path: &Path, hint: Option<&str>, limits: &Limits) -> Result<Me
             }
             let bitrate = avg_bitrate(scan.audio_bytes, scan.frames, scan.sample_rate)
                 .unwrap_or(scan.first_bitrate_kbps * 1000);
-            info(AudioFormat::Mp3, "mp3", scan.sample_rate, scan.channels, scan.frames, bitrate)
+            info(
+                AudioFormat::Mp3,
+                "mp3",
+                scan.sample_rate,
+                scan.channels,
+                scan.frames,
+                bitrate,
+            )
         }
         f => probe_container(path, file, f, det.file_len, limits)?,
     };
@@ -68,13 +79,24 @@ pub fn probe_with(path: &Path, hint: Option<&str>, limits: &Limits) -> Result<Me
     Ok(info)
 }
 
-fn info(format: AudioFormat, codec: &str, rate: u32, channels: u16, frames: u64, bitrate: u32) -> MediaInfo {
+fn info(
+    format: AudioFormat,
+    codec: &str,
+    rate: u32,
+    channels: u16,
+    frames: u64,
+    bitrate: u32,
+) -> MediaInfo {
     MediaInfo {
         format,
         codec: codec.to_string(),
         sample_rate: rate,
         channels,
-        duration_ms: if rate == 0 { 0 } else { (u128::from(frames) * 1000 / u128::from(rate)) as u64 },
+        duration_ms: if rate == 0 {
+            0
+        } else {
+            (u128::from(frames) * 1000 / u128::from(rate)) as u64
+        },
         bitrate,
         frames: Some(frames),
     }
@@ -93,18 +115,30 @@ fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<(), MediaError> {
         return Err(MediaError::malformed("zero sample rate or channel count"));
     }
     if info.sample_rate > limits.max_sample_rate {
-        return Err(MediaError::Limit(format!("sample rate {} Hz", info.sample_rate)));
+        return Err(MediaError::Limit(format!(
+            "sample rate {} Hz",
+            info.sample_rate
+        )));
     }
     if info.channels > limits.max_channels {
         return Err(MediaError::Limit(format!("{} channels", info.channels)));
     }
     if info.duration_ms > limits.max_duration_ms {
-        return Err(MediaError::Limit(format!("duration {} ms", info.duration_ms)));
+        return Err(MediaError::Limit(format!(
+            "duration {} ms",
+            info.duration_ms
+        )));
     }
     Ok(())
 }
 
-fn probe_container(path: &Path, file: File, format: AudioFormat, file_len: u64, limits: &Limits) -> Result<MediaInfo, MediaError> {
+fn probe_container(
+    path: &Path,
+    file: File,
+    format: AudioFormat,
+    file_len: u64,
+    limits: &Limits,
+) -> Result<MediaInfo, MediaError> {
     let reader = open_reader(file, format)?;
     let track = reader
         .tracks()
@@ -116,7 +150,9 @@ fn probe_container(path: &Path, file: File, format: AudioFormat, file_len: u64, 
         .get_codec(p.codec)
         .map(|d| d.short_name.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let rate = p.sample_rate.ok_or_else(|| MediaError::malformed("no sample rate"))?;
+    let rate = p
+        .sample_rate
+        .ok_or_else(|| MediaError::malformed("no sample rate"))?;
     if rate == 0 {
         return Err(MediaError::malformed("sample rate 0"));
     }

@@ -41,22 +41,37 @@ pub(crate) fn raw_params(format: AudioFormat) -> (u32, u64) {
 }
 
 impl RawSource {
-    pub(crate) fn new(file: File, format: AudioFormat, file_len: u64, limits: &Limits) -> Result<Self, MediaError> {
+    pub(crate) fn new(
+        file: File,
+        format: AudioFormat,
+        file_len: u64,
+        limits: &Limits,
+    ) -> Result<Self, MediaError> {
         let (rate, per_byte) = raw_params(format);
         let frames = file_len * per_byte;
         if frames > limits.max_frames(rate) {
-            return Err(MediaError::Limit("input longer than the decode duration limit".into()));
+            return Err(MediaError::Limit(
+                "input longer than the decode duration limit".into(),
+            ));
         }
         let codec = match format {
             AudioFormat::Alaw => Codec::Alaw,
             AudioFormat::Ulaw => Codec::Ulaw,
             AudioFormat::G722 => Codec::G722(Box::new(g722::Decoder::new())),
-            other => return Err(MediaError::Unsupported(format!("{other} is not a raw format"))),
+            other => {
+                return Err(MediaError::Unsupported(format!(
+                    "{other} is not a raw format"
+                )))
+            }
         };
         Ok(RawSource {
             reader: BufReader::with_capacity(BLOCK_BYTES, file),
             codec,
-            spec: StreamSpec { rate, channels: 1, frames: Some(frames) },
+            spec: StreamSpec {
+                rate,
+                channels: 1,
+                frames: Some(frames),
+            },
             bytes: vec![0; BLOCK_BYTES],
             pcm: Vec::with_capacity(BLOCK_BYTES * 2),
             done: false,

@@ -35,7 +35,11 @@ pub struct Resampler {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 impl Resampler {
@@ -63,7 +67,11 @@ impl Resampler {
         let inner = SincFixedIn::<f32>::new(ratio, 1.0, params, CHUNK, channels)
             .map_err(|e| MediaError::encoder(format!("resampler: {e}")))?;
         let out_planar = inner.output_buffer_allocate(true);
-        let to_skip = inner.output_delay();
+        // rubato 0.16's SincFixedIn starts its read position half a filter before the
+        // first input, so its output is already aligned; `output_delay()` reports the
+        // filter's group delay, which must NOT be skipped again (measured: an impulse at
+        // input n lands exactly at output n*out/in without skipping).
+        let to_skip = 0;
         Ok(Resampler {
             inner,
             channels,
@@ -106,7 +114,8 @@ impl Resampler {
     /// Flushes the filter tail; after this the output holds exactly
     /// [`Resampler::output_frames_for`] frames in total.
     pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), MediaError> {
-        let target = Self::output_frames_for(self.total_in, self.in_rate as u32, self.out_rate as u32);
+        let target =
+            Self::output_frames_for(self.total_in, self.in_rate as u32, self.out_rate as u32);
         // Pad with silence until the delayed tail has come out.
         let mut guard = 0;
         while self.emitted < target {
@@ -167,9 +176,48 @@ mod tests {
 
     #[test]
     fn output_length_is_exact() {
-        for &(i, o, n) in &[(44_100, 16_000, 44_100), (8_000, 16_000, 12_345), (16_000, 8_000, 999), (48_000, 44_100, 5)] {
+        for &(i, o, n) in &[
+            (44_100, 16_000, 44_100),
+            (8_000, 16_000, 12_345),
+            (16_000, 8_000, 999),
+            (48_000, 44_100, 5),
+        ] {
             let out = run(i, o, n);
-            assert_eq!(out.len() as u64, Resampler::output_frames_for(n as u64, i, o), "{i}->{o}");
+            assert_eq!(
+                out.len() as u64,
+                Resampler::output_frames_for(n as u64, i, o),
+                "{i}->{o}"
+            );
+        }
+    }
+
+    #[test]
+    fn impulses_stay_in_place() {
+        for &(a, b) in &[
+            (8_000u32, 16_000u32),
+            (16_000, 8_000),
+            (44_100, 16_000),
+            (8_000, 8_001),
+        ] {
+            let mut input = vec![0f32; a as usize];
+            input[1000] = 1.0;
+            let mut r = Resampler::new(a, b, 1).expect("resampler");
+            let mut out = Vec::new();
+            r.process(&input, &mut out).expect("process");
+            r.finish(&mut out).expect("finish");
+            let peak = out
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, 0f32),
+                    |m, (i, &v)| if v.abs() > m.1 { (i, v.abs()) } else { m },
+                )
+                .0;
+            let want = (1000.0 * f64::from(b) / f64::from(a)).round() as usize;
+            assert!(
+                peak.abs_diff(want) <= 1,
+                "{a}->{b}: peak at {peak}, want {want}"
+            );
         }
     }
 

@@ -39,11 +39,22 @@ fn flac_err(e: impl std::fmt::Debug) -> MediaError {
 }
 
 /// The STREAMINFO metadata block (header included) as FLAC §8.2 lays it out.
-fn streaminfo(rate: u32, channels: usize, min_frame: u32, max_frame: u32, total: u64, last_block: usize) -> [u8; 38] {
+fn streaminfo(
+    rate: u32,
+    channels: usize,
+    min_frame: u32,
+    max_frame: u32,
+    total: u64,
+    last_block: usize,
+) -> [u8; 38] {
     let mut b = [0u8; 38];
     b[0] = 0x80; // last metadata block, type 0 = STREAMINFO
     b[1..4].copy_from_slice(&[0, 0, 34]);
-    let min_block = if total > 0 && total <= BLOCK as u64 { last_block as u16 } else { BLOCK as u16 };
+    let min_block = if total > 0 && total <= BLOCK as u64 {
+        last_block as u16
+    } else {
+        BLOCK as u16
+    };
     b[4..6].copy_from_slice(&min_block.min(BLOCK as u16).to_be_bytes());
     b[6..8].copy_from_slice(&(BLOCK as u16).to_be_bytes());
     b[8..11].copy_from_slice(&min_frame.to_be_bytes()[1..4]);
@@ -97,7 +108,9 @@ impl FlacEncoder {
             return Ok(());
         }
         self.fb.fill_interleaved(&self.pending).map_err(flac_err)?;
-        let frame = flacenc::encode_fixed_size_frame(&self.cfg, &self.fb, self.frame_no, &self.info).map_err(flac_err)?;
+        let frame =
+            flacenc::encode_fixed_size_frame(&self.cfg, &self.fb, self.frame_no, &self.info)
+                .map_err(flac_err)?;
         self.sink.clear();
         frame.write(&mut self.sink).map_err(flac_err)?;
         let bytes = self.sink.as_slice();
@@ -129,8 +142,22 @@ impl BlockEncoder for FlacEncoder {
         self.write_header(out)?;
         let last = self.pending.len() / self.channels;
         self.emit(out)?;
-        let min_frame = if self.min_frame == u32::MAX { 0 } else { self.min_frame };
-        let si = streaminfo(self.rate, self.channels, min_frame, self.max_frame, self.total, last);
-        Ok(Some(Patch { offset: 4, bytes: si.to_vec() }))
+        let min_frame = if self.min_frame == u32::MAX {
+            0
+        } else {
+            self.min_frame
+        };
+        let si = streaminfo(
+            self.rate,
+            self.channels,
+            min_frame,
+            self.max_frame,
+            self.total,
+            last,
+        );
+        Ok(Some(Patch {
+            offset: 4,
+            bytes: si.to_vec(),
+        }))
     }
 }

@@ -15,7 +15,11 @@ pub(crate) struct G711Encoder {
 
 impl G711Encoder {
     pub(crate) fn new(alaw: bool) -> Self {
-        G711Encoder { alaw, pcm: Vec::new(), bytes: Vec::new() }
+        G711Encoder {
+            alaw,
+            pcm: Vec::new(),
+            bytes: Vec::new(),
+        }
     }
 }
 

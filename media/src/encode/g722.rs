@@ -20,7 +20,12 @@ pub(crate) struct G722Encoder {
 
 impl G722Encoder {
     pub(crate) fn new() -> Self {
-        G722Encoder { enc: g722::Encoder::new(), pcm: Vec::new(), carry: None, bytes: Vec::new() }
+        G722Encoder {
+            enc: g722::Encoder::new(),
+            pcm: Vec::new(),
+            carry: None,
+            bytes: Vec::new(),
+        }
     }
 }
 

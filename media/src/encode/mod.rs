@@ -53,23 +53,53 @@ pub(crate) trait BlockEncoder {
 }
 
 /// Chooses rate, channels and bitrate for `format` given the source.
-pub fn plan(format: AudioFormat, src: StreamSpec, bitrate_kbps: Option<u32>) -> Result<Plan, MediaError> {
+pub fn plan(
+    format: AudioFormat,
+    src: StreamSpec,
+    bitrate_kbps: Option<u32>,
+) -> Result<Plan, MediaError> {
     if let Some(br) = bitrate_kbps {
         if !BITRATE_RANGE_KBPS.contains(&br) {
-            return Err(MediaError::Unsupported(format!("bitrate {br} kbit/s (allowed 8-320)")));
+            return Err(MediaError::Unsupported(format!(
+                "bitrate {br} kbit/s (allowed 8-320)"
+            )));
         }
     }
     let src_ch = src.channels.max(1);
     let speechy = src.rate <= 16_000 && src_ch == 1;
-    let lossy_br = bitrate_kbps.unwrap_or(if speechy { DEFAULT_SPEECH_KBPS } else { DEFAULT_MUSIC_KBPS });
+    let lossy_br = bitrate_kbps.unwrap_or(if speechy {
+        DEFAULT_SPEECH_KBPS
+    } else {
+        DEFAULT_MUSIC_KBPS
+    });
     let p = match format {
-        AudioFormat::Wav | AudioFormat::Flac => Plan { format, rate: src.rate, channels: src_ch, bitrate_kbps: None },
-        AudioFormat::Alaw | AudioFormat::Ulaw => Plan { format, rate: 8_000, channels: 1, bitrate_kbps: None },
-        AudioFormat::G722 => Plan { format, rate: 16_000, channels: 1, bitrate_kbps: None },
+        AudioFormat::Wav | AudioFormat::Flac => Plan {
+            format,
+            rate: src.rate,
+            channels: src_ch,
+            bitrate_kbps: None,
+        },
+        AudioFormat::Alaw | AudioFormat::Ulaw => Plan {
+            format,
+            rate: 8_000,
+            channels: 1,
+            bitrate_kbps: None,
+        },
+        AudioFormat::G722 => Plan {
+            format,
+            rate: 16_000,
+            channels: 1,
+            bitrate_kbps: None,
+        },
         AudioFormat::Mp3 => {
             let channels = src_ch.min(2);
             let br = mp3::nearest_bitrate(lossy_br);
-            Plan { format, rate: mp3::choose_rate(br, channels, src.rate), channels, bitrate_kbps: Some(br) }
+            Plan {
+                format,
+                rate: mp3::choose_rate(br, channels, src.rate),
+                channels,
+                bitrate_kbps: Some(br),
+            }
         }
         AudioFormat::Ogg => {
             let channels = src_ch.min(2);
@@ -81,13 +111,27 @@ pub fn plan(format: AudioFormat, src: StreamSpec, bitrate_kbps: Option<u32>) -> 
                 rate = rates
                     .into_iter()
                     .find(|&r| ogg::accepts(r, channels, lossy_br))
-                    .ok_or_else(|| MediaError::Unsupported(format!("ogg vorbis cannot encode {lossy_br} kbit/s")))?;
+                    .ok_or_else(|| {
+                        MediaError::Unsupported(format!(
+                            "ogg vorbis cannot encode {lossy_br} kbit/s"
+                        ))
+                    })?;
             }
-            Plan { format, rate, channels, bitrate_kbps: Some(lossy_br) }
+            Plan {
+                format,
+                rate,
+                channels,
+                bitrate_kbps: Some(lossy_br),
+            }
         }
         AudioFormat::Mp4 => {
             let channels = src_ch.min(2);
-            Plan { format, rate: mp4::choose_rate(lossy_br, channels, src.rate), channels, bitrate_kbps: Some(lossy_br) }
+            Plan {
+                format,
+                rate: mp4::choose_rate(lossy_br, channels, src.rate),
+                channels,
+                bitrate_kbps: Some(lossy_br),
+            }
         }
     };
     Ok(p)
@@ -95,7 +139,11 @@ pub fn plan(format: AudioFormat, src: StreamSpec, bitrate_kbps: Option<u32>) -> 
 
 /// Builds the encoder for `plan`. `seekable` says whether a [`Patch`] can be applied;
 /// `expected_frames` is the exact frame count the pipeline will deliver, when known.
-pub(crate) fn make(plan: &Plan, seekable: bool, expected_frames: Option<u64>) -> Result<Box<dyn BlockEncoder>, MediaError> {
+pub(crate) fn make(
+    plan: &Plan,
+    seekable: bool,
+    expected_frames: Option<u64>,
+) -> Result<Box<dyn BlockEncoder>, MediaError> {
     Ok(match plan.format {
         AudioFormat::Wav => Box::new(wav::WavEncoder::new(plan, expected_frames)),
         AudioFormat::Alaw => Box::new(g711::G711Encoder::new(true)),

@@ -13,17 +13,25 @@
 use std::io::Write;
 use std::num::NonZeroU32;
 
-use mp3lame_encoder::{Bitrate, Builder, Encoder, FlushNoGap, InterleavedPcm, Mode, MonoPcm, VbrMode};
+use mp3lame_encoder::{
+    Bitrate, Builder, Encoder, FlushGap, InterleavedPcm, Mode, MonoPcm, VbrMode,
+};
 
 use super::{BlockEncoder, Patch, Plan};
 use crate::MediaError;
 
 /// CBR bitrates LAME accepts, kbit/s.
-const BITRATES: [u32; 16] = [8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+const BITRATES: [u32; 16] = [
+    8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+];
 
 /// Nearest bitrate LAME can produce (ties go down).
 pub(crate) fn nearest_bitrate(kbps: u32) -> u32 {
-    BITRATES.iter().copied().min_by_key(|&b| (b.abs_diff(kbps), b)).unwrap_or(128)
+    BITRATES
+        .iter()
+        .copied()
+        .min_by_key(|&b| (b.abs_diff(kbps), b))
+        .unwrap_or(128)
 }
 
 fn lame_bitrate(kbps: u32) -> Bitrate {
@@ -55,7 +63,9 @@ fn lame_lowpass(kbps: u32) -> u32 {
         (64, 11000), (80, 13500), (96, 15100), (112, 15600), (128, 17000), (160, 17500),
         (192, 18600), (224, 19400), (256, 19700), (320, 20500),
     ];
-    MAP.iter().min_by_key(|(b, _)| b.abs_diff(kbps)).map_or(17000, |&(_, f)| f)
+    MAP.iter()
+        .min_by_key(|(b, _)| b.abs_diff(kbps))
+        .map_or(17000, |&(_, f)| f)
 }
 
 /// LAME 3.100 `optimum_samplefreq`.
@@ -76,10 +86,12 @@ fn lame_samplefreq(lowpass: u32, input: u32) -> u32 {
     }
     if input < suggested {
         // LAME picks the valid MPEG rate at or just above the input rate.
-        return [8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000]
-            .into_iter()
-            .find(|&r| r >= input)
-            .unwrap_or(48_000);
+        return [
+            8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
+        ]
+        .into_iter()
+        .find(|&r| r >= input)
+        .unwrap_or(48_000);
     }
     suggested
 }
@@ -94,7 +106,13 @@ pub(crate) fn choose_rate(kbps: u32, channels: u16, input: u32) -> u32 {
     // Bitrate tables: MPEG-2.5 (8-12 kHz) tops at 64, MPEG-2 (16-24 kHz) at 160,
     // MPEG-1 (32-48 kHz) starts at 32.
     match rate {
-        r if r <= 12_000 && kbps > 64 => if kbps > 160 { 32_000 } else { 16_000 },
+        r if r <= 12_000 && kbps > 64 => {
+            if kbps > 160 {
+                32_000
+            } else {
+                16_000
+            }
+        }
         r if r <= 24_000 && kbps > 160 => 32_000,
         r if r >= 32_000 && kbps < 32 => 24_000,
         r => r,
@@ -118,13 +136,24 @@ impl Mp3Encoder {
         let mut b = Builder::new().ok_or_else(|| lame_err("cannot allocate encoder"))?;
         b.set_num_channels(plan.channels as u8).map_err(lame_err)?;
         b.set_sample_rate(plan.rate).map_err(lame_err)?;
-        b.set_output_sample_rate(NonZeroU32::new(plan.rate)).map_err(lame_err)?;
+        b.set_output_sample_rate(NonZeroU32::new(plan.rate))
+            .map_err(lame_err)?;
         b.set_brate(lame_bitrate(kbps)).map_err(lame_err)?;
         b.set_vbr_mode(VbrMode::Off).map_err(lame_err)?;
-        b.set_mode(if plan.channels == 1 { Mode::Mono } else { Mode::JointStereo }).map_err(lame_err)?;
+        b.set_mode(if plan.channels == 1 {
+            Mode::Mono
+        } else {
+            Mode::JointStereo
+        })
+        .map_err(lame_err)?;
         b.set_to_write_vbr_tag(seekable).map_err(lame_err)?;
         let enc = b.build().map_err(lame_err)?;
-        Ok(Mp3Encoder { enc, channels: plan.channels, tagged: seekable, buf: Vec::new() })
+        Ok(Mp3Encoder {
+            enc,
+            channels: plan.channels,
+            tagged: seekable,
+            buf: Vec::new(),
+        })
     }
 }
 
@@ -134,11 +163,16 @@ impl BlockEncoder for Mp3Encoder {
         for part in pcm.chunks(16_384 * usize::from(self.channels)) {
             let frames = part.len() / usize::from(self.channels);
             self.buf.clear();
-            self.buf.reserve(mp3lame_encoder::max_required_buffer_size(frames));
+            self.buf
+                .reserve(mp3lame_encoder::max_required_buffer_size(frames));
             if self.channels == 1 {
-                self.enc.encode_to_vec(MonoPcm(part), &mut self.buf).map_err(lame_err)?;
+                self.enc
+                    .encode_to_vec(MonoPcm(part), &mut self.buf)
+                    .map_err(lame_err)?;
             } else {
-                self.enc.encode_to_vec(InterleavedPcm(part), &mut self.buf).map_err(lame_err)?;
+                self.enc
+                    .encode_to_vec(InterleavedPcm(part), &mut self.buf)
+                    .map_err(lame_err)?;
             }
             out.write_all(&self.buf)?;
         }
@@ -147,14 +181,20 @@ impl BlockEncoder for Mp3Encoder {
 
     fn finish(mut self: Box<Self>, out: &mut dyn Write) -> Result<Option<Patch>, MediaError> {
         self.buf.clear();
-        self.buf.reserve(mp3lame_encoder::max_required_buffer_size(0) + 7200);
-        self.enc.flush_to_vec::<FlushNoGap>(&mut self.buf).map_err(lame_err)?;
+        self.buf
+            .reserve(mp3lame_encoder::max_required_buffer_size(0) + 7200);
+        self.enc
+            .flush_to_vec::<FlushGap>(&mut self.buf)
+            .map_err(lame_err)?;
         out.write_all(&self.buf)?;
         if !self.tagged {
             return Ok(None);
         }
         let mut tag = Vec::with_capacity(2048);
-        Ok(self.enc.lame_tag_encode_to_vec(&mut tag).map(|_| Patch { offset: 0, bytes: tag }))
+        Ok(self.enc.lame_tag_encode_to_vec(&mut tag).map(|_| Patch {
+            offset: 0,
+            bytes: tag,
+        }))
     }
 }
 

@@ -12,10 +12,12 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use fdk_aac::enc::{AudioObjectType as FdkAot, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
+use fdk_aac::enc::{
+    AudioObjectType as FdkAot, BitRate, ChannelMode, Encoder, EncoderParams, Transport,
+};
 use mp4::{
-    AacConfig, AudioObjectType, ChannelConfig, FourCC, MediaConfig, Mp4Config,
-    Mp4Reader, Mp4Sample, Mp4Writer, SampleFreqIndex, TrackConfig, TrackType, WriteBox,
+    AacConfig, AudioObjectType, ChannelConfig, FourCC, MediaConfig, Mp4Config, Mp4Reader,
+    Mp4Sample, Mp4Writer, SampleFreqIndex, TrackConfig, TrackType, WriteBox,
 };
 
 use super::{to_i16, BlockEncoder, Patch, Plan};
@@ -24,7 +26,9 @@ use crate::MediaError;
 /// AAC frame length in PCM frames (AAC-LC).
 const AAC_FRAME: u64 = 1024;
 /// Sample rates AAC-LC signals with a frequency index.
-const AAC_RATES: [u32; 9] = [8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000];
+const AAC_RATES: [u32; 9] = [
+    8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
+];
 
 /// Rate suited to an AAC-LC bitrate: low bitrates get a narrower band (as fdk's
 /// own bandwidth tables do), and the rate must be high enough to carry the
@@ -57,7 +61,11 @@ fn freq_index(rate: u32) -> Result<SampleFreqIndex, MediaError> {
         32_000 => SampleFreqIndex::Freq32000,
         44_100 => SampleFreqIndex::Freq44100,
         48_000 => SampleFreqIndex::Freq48000,
-        r => return Err(MediaError::encoder(format!("aac: no frequency index for {r} Hz"))),
+        r => {
+            return Err(MediaError::encoder(format!(
+                "aac: no frequency index for {r} Hz"
+            )))
+        }
     })
 }
 
@@ -90,7 +98,11 @@ impl Mp4Encoder {
             bit_rate: BitRate::Cbr(kbps * 1000),
             sample_rate: plan.rate,
             transport: Transport::Raw,
-            channels: if plan.channels == 1 { ChannelMode::Mono } else { ChannelMode::Stereo },
+            channels: if plan.channels == 1 {
+                ChannelMode::Mono
+            } else {
+                ChannelMode::Stereo
+            },
             audio_object_type: FdkAot::Mpeg4LowComplexity,
         })
         .map_err(aac_err)?;
@@ -102,7 +114,8 @@ impl Mp4Encoder {
             compatible_brands: vec![brand("isom")?, brand("iso2")?, brand("mp41")?],
             timescale: plan.rate,
         };
-        let mut writer = Mp4Writer::write_start(BufWriter::with_capacity(64 * 1024, tmp), &config).map_err(mp4_err)?;
+        let mut writer = Mp4Writer::write_start(BufWriter::with_capacity(64 * 1024, tmp), &config)
+            .map_err(mp4_err)?;
         writer
             .add_track(&TrackConfig {
                 track_type: TrackType::Audio,
@@ -112,7 +125,11 @@ impl Mp4Encoder {
                     bitrate: kbps * 1000,
                     profile: AudioObjectType::AacLowComplexity,
                     freq_index: freq_index(plan.rate)?,
-                    chan_conf: if plan.channels == 1 { ChannelConfig::Mono } else { ChannelConfig::Stereo },
+                    chan_conf: if plan.channels == 1 {
+                        ChannelConfig::Mono
+                    } else {
+                        ChannelConfig::Stereo
+                    },
                 }),
             })
             .map_err(mp4_err)?;
@@ -133,7 +150,10 @@ impl Mp4Encoder {
         let mut pos = 0;
         let mut stalls = 0;
         while pos < self.pcm.len() {
-            let info = self.aac.encode(&self.pcm[pos..], &mut self.au).map_err(aac_err)?;
+            let info = self
+                .aac
+                .encode(&self.pcm[pos..], &mut self.au)
+                .map_err(aac_err)?;
             pos += info.input_consumed;
             if info.output_size > 0 {
                 self.mux(info.output_size)?;
@@ -193,9 +213,15 @@ impl BlockEncoder for Mp4Encoder {
                 return Err(MediaError::encoder("aac: flush did not complete"));
             }
         }
-        let mut writer = self.writer.take().ok_or_else(|| MediaError::encoder("mp4: writer already closed"))?;
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| MediaError::encoder("mp4: writer already closed"))?;
         writer.write_end().map_err(mp4_err)?;
-        let mut file = writer.into_writer().into_inner().map_err(|e| MediaError::Io(e.into_error()))?;
+        let mut file = writer
+            .into_writer()
+            .into_inner()
+            .map_err(|e| MediaError::Io(e.into_error()))?;
         let len = file.seek(SeekFrom::End(0))?;
         file.seek(SeekFrom::Start(0))?;
 
@@ -232,7 +258,8 @@ impl BlockEncoder for Mp4Encoder {
             if let Some(stco) = &mut trak.mdia.minf.stbl.stco {
                 for e in stco.entries.iter_mut() {
                     let moved = u64::from(*e) + new_mdat_pos - mdat_pos;
-                    *e = u32::try_from(moved).map_err(|_| MediaError::encoder("mp4: output over 4 GiB"))?;
+                    *e = u32::try_from(moved)
+                        .map_err(|_| MediaError::encoder("mp4: output over 4 GiB"))?;
                 }
             }
             if let Some(co64) = &mut trak.mdia.minf.stbl.co64 {
@@ -244,6 +271,7 @@ impl BlockEncoder for Mp4Encoder {
         let mut head = Vec::with_capacity((ftyp_len + moov_len) as usize);
         ftyp.write_box(&mut head).map_err(mp4_err)?;
         moov.write_box(&mut head).map_err(mp4_err)?;
+        fix_sl_config(&mut head);
         out.write_all(&head)?;
         file.seek(SeekFrom::Start(mdat_pos))?;
         let copied = io::copy(&mut (&mut file).take(mdat_len), out)?;
@@ -277,4 +305,30 @@ fn find_top_box(f: &mut File, len: u64, name: &[u8; 4]) -> Result<(u64, u64), Me
         pos += size;
     }
     Err(MediaError::encoder("mp4: muxer output lacks an mdat box"))
+}
+
+/// The mp4 crate writes the esds SLConfigDescriptor as `06 00 00` (length 0, then a
+/// stray byte); ISO/IEC 14496-14 wants `06 01 02` (length 1, predefined = 2, "MP4"),
+/// and strict demuxers (symphonia) reject anything else. Same length, so patch in place.
+fn fix_sl_config(moov: &mut [u8]) {
+    let Some(esds) = moov.windows(4).position(|w| w == b"esds") else {
+        return;
+    };
+    let Some(size_at) = esds.checked_sub(4) else {
+        return;
+    };
+    let size = u32::from_be_bytes([
+        moov[size_at],
+        moov[size_at + 1],
+        moov[size_at + 2],
+        moov[size_at + 3],
+    ]) as usize;
+    let end = (size_at + size).min(moov.len());
+    if end < 3 {
+        return;
+    }
+    if moov[end - 3..end] == [0x06, 0x00, 0x00] {
+        moov[end - 2] = 0x01;
+        moov[end - 1] = 0x02;
+    }
 }

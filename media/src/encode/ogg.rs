@@ -63,13 +63,21 @@ impl OggEncoder {
     pub(crate) fn new(plan: &Plan) -> Result<Self, MediaError> {
         let rate = NonZeroU32::new(plan.rate).ok_or_else(|| vorbis_err("rate 0"))?;
         let ch = NonZeroU8::new(plan.channels as u8).ok_or_else(|| vorbis_err("no channels"))?;
-        let br = NonZeroU32::new(plan.bitrate_kbps.unwrap_or(128) * 1000).ok_or_else(|| vorbis_err("bitrate 0"))?;
+        let br = NonZeroU32::new(plan.bitrate_kbps.unwrap_or(128) * 1000)
+            .ok_or_else(|| vorbis_err("bitrate 0"))?;
         let sink = Shared::default();
         let enc = VorbisEncoderBuilder::new_with_serial(rate, ch, sink.clone(), STREAM_SERIAL)
-            .bitrate_management_strategy(VorbisBitrateManagementStrategy::Abr { average_bitrate: br })
+            .bitrate_management_strategy(VorbisBitrateManagementStrategy::Abr {
+                average_bitrate: br,
+            })
             .build()
             .map_err(vorbis_err)?;
-        Ok(OggEncoder { enc, sink, channels: usize::from(ch.get()), planar: vec![Vec::new(); usize::from(ch.get())] })
+        Ok(OggEncoder {
+            enc,
+            sink,
+            channels: usize::from(ch.get()),
+            planar: vec![Vec::new(); usize::from(ch.get())],
+        })
     }
 
     fn drain(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
@@ -84,7 +92,12 @@ impl OggEncoder {
 
 /// Whether libvorbis accepts this rate/channels/bitrate combination.
 pub(crate) fn accepts(rate: u32, channels: u16, kbps: u32) -> bool {
-    let plan = Plan { format: crate::AudioFormat::Ogg, rate, channels, bitrate_kbps: Some(kbps) };
+    let plan = Plan {
+        format: crate::AudioFormat::Ogg,
+        rate,
+        channels,
+        bitrate_kbps: Some(kbps),
+    };
     OggEncoder::new(&plan).is_ok()
 }
 

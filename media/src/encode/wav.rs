@@ -62,7 +62,9 @@ impl WavEncoder {
     fn write_header(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
         if !self.header_written {
             // Unknown length: the largest size, which readers treat as "to end of file".
-            let data_len = self.expected_frames.map_or(u64::from(u32::MAX - 36), |f| f * u64::from(self.channels) * 2);
+            let data_len = self.expected_frames.map_or(u64::from(u32::MAX - 36), |f| {
+                f * u64::from(self.channels) * 2
+            });
             out.write_all(&header(self.rate, self.channels, data_len))?;
             self.header_written = true;
         }
@@ -87,6 +89,9 @@ impl BlockEncoder for WavEncoder {
     fn finish(mut self: Box<Self>, out: &mut dyn Write) -> Result<Option<Patch>, MediaError> {
         self.write_header(out)?;
         let data_len = self.frames * u64::from(self.channels) * 2;
-        Ok(Some(Patch { offset: 0, bytes: header(self.rate, self.channels, data_len).to_vec() }))
+        Ok(Some(Patch {
+            offset: 0,
+            bytes: header(self.rate, self.channels, data_len).to_vec(),
+        }))
     }
 }
