@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Conversions running at once [default: the number of CPUs].
     #[arg(long, env = "MEDIASTORE_TRANSCODE_WORKERS")]
     pub transcode_workers: Option<usize>,
+    /// Testing aid: enables `POST /v1/admin/clock` to move the server's clock forward.
+    #[arg(long, env = "MEDIASTORE_TEST_CLOCK", hide = true)]
+    pub test_clock: bool,
 }
 
 /// Validated settings, with defaults resolved against the data dir and the bound address.
@@ -79,6 +82,7 @@ pub struct Config {
     pub transcode_cache_bytes: u64,
     pub max_file_size: u64,
     pub transcode_workers: usize,
+    pub test_clock: bool,
 }
 
 impl Config {
@@ -121,6 +125,7 @@ impl Config {
             transcode_cache_bytes: a.transcode_cache,
             max_file_size: a.max_file_size,
             transcode_workers: a.transcode_workers.unwrap_or(cpus).max(1),
+            test_clock: a.test_clock,
         })
     }
 }

@@ -67,9 +67,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Transcode { input, output, format, bitrate } => {
-            let _ = (input, output, format, bitrate);
-            eprintln!("mediastore: transcode is not built yet");
-            ExitCode::FAILURE
+            match mediastore_media::transcode_file(&input, &output, format.as_deref(), bitrate) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mediastore: {}: {e}", input.display());
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

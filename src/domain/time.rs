@@ -1,7 +1,18 @@
 //! Timestamps: milliseconds since the Unix epoch, shown as RFC 3339 with milliseconds.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
+
+/// Milliseconds added to the system clock: zero in production, moved forward only by the
+/// `--test-clock` admin call, so tests can watch expiry and grace periods pass.
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Moves the server's clock forward by `ms` (test clock only).
+pub fn advance_clock(ms: i64) {
+    CLOCK_OFFSET_MS.fetch_add(ms.max(0), Ordering::SeqCst);
+}
 
 /// A UTC instant with millisecond precision, as stored in the metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -10,7 +21,7 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        Timestamp(Utc::now().timestamp_millis())
+        Timestamp(Utc::now().timestamp_millis() + CLOCK_OFFSET_MS.load(Ordering::Relaxed))
     }
 
     /// Milliseconds since the epoch.

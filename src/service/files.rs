@@ -7,7 +7,7 @@ use crate::domain::container::admits_classification;
 use crate::domain::detect::detect;
 use crate::domain::file::{FileChanges, FileMode};
 use crate::domain::input::Fields;
-use crate::domain::model::{Classification, Container, Customer, FileRecord, Publish};
+use crate::domain::model::{Classification, Container, Customer, FileRecord, MediaInfo, Publish};
 use crate::domain::signing::LinkError;
 use crate::domain::{DomainError, Timestamp};
 use crate::error::Result;
@@ -129,6 +129,11 @@ pub async fn create(
         _ => detected.classification,
     };
     admits_classification(&container, classification)?;
+    let media = if classification == Classification::Media {
+        probe_audio(&spooled, &detected.content_format).await
+    } else {
+        None
+    };
 
     let blob_key = uuid::Uuid::new_v4().simple().to_string();
     let file = FileRecord {
@@ -146,7 +151,7 @@ pub async fn create(
         mime_type: detected.mime_type,
         content_format: detected.content_format,
         content_classification: classification,
-        media: None,
+        media,
         checksum_sha256: spooled.sha256.clone(),
         publish: changes.publish.value().unwrap_or(Publish::No),
         file_access_name: changes
@@ -178,6 +183,31 @@ pub async fn create(
     Ok(file)
 }
 
+/// Reads the audio facts of a spooled upload off the async runtime; `None` when it is not audio
+/// the pipeline can read (an image, a video, a corrupt file: stored as sent, without `media`).
+async fn probe_audio(spooled: &Spooled, content_format: &str) -> Option<MediaInfo> {
+    let path = spooled.path.clone();
+    let hint = content_format.to_string();
+    let probed = tokio::task::spawn_blocking(move || mediastore_media::probe(&path, Some(&hint))).await;
+    match probed {
+        Ok(Ok(info)) => Some(MediaInfo {
+            codec: info.codec,
+            sample_rate: info.sample_rate,
+            channels: info.channels,
+            duration_ms: info.duration_ms,
+            bitrate: info.bitrate,
+        }),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "upload is not readable audio");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "probe task failed");
+            None
+        }
+    }
+}
+
 /// One of the caller's files.
 pub async fn get(state: &AppState, owner: &Customer, sid: &str) -> Result<FileRecord> {
     state.meta.file(&owner.id, sid).await?.ok_or_else(not_found)
@@ -201,7 +231,9 @@ pub async fn update(state: &AppState, owner: &Customer, sid: &str, f: Fields) ->
     let now = Timestamp::now();
     let changes = FileChanges::parse(f, FileMode::Patch, now)?;
     let update = Box::new(move |file: FileRecord| Ok(changes.apply(file, now)));
-    state.meta.update_file(&owner.id, sid, update).await?.ok_or_else(not_found)
+    let updated = state.meta.update_file(&owner.id, sid, update).await;
+    crate::http::publish::invalidate(state, sid);
+    updated?.ok_or_else(not_found)
 }
 
 /// Deletes a file: metadata and totals first, then the bytes.

@@ -35,3 +35,16 @@ pub async fn add_token(_: Admin, State(state): State<AppState>, Path(id): Path<S
     let token = customers::add_token(&state, &id).await?;
     Ok((StatusCode::CREATED, Json(json!({"customer_id": id, "token": token}))))
 }
+
+/// `POST /v1/admin/clock {"advance_seconds": N}`: moves the clock forward (only with
+/// `--test-clock`; 404 otherwise). The next cleanup pass sees the new time.
+pub async fn advance_clock(_: Admin, State(state): State<AppState>, JsonFields(mut f): JsonFields) -> Result<Json<Value>, ApiError> {
+    if !state.config.test_clock {
+        return Err(ApiError::not_found());
+    }
+    let secs = f.int("advance_seconds", 0, 10 * 365 * 86_400)?.value().unwrap_or(0);
+    f.finish()?;
+    crate::domain::time::advance_clock(secs * 1000);
+    let now = crate::domain::Timestamp::now();
+    Ok(Json(json!({"now": now})))
+}
