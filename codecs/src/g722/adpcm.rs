@@ -83,7 +83,7 @@ impl Band {
     ///
     /// The error magnitude (ones' complement for negatives, as the spec does)
     /// is compared against the decision levels times the current scale; the
-    /// levels are monotonic, so a binary search finds the interval.
+    /// code word follows from how many levels it exceeds.
     #[inline(always)]
     pub(crate) fn quantise_low(&self, xlow: i32) -> u8 {
         let el = sat16(xlow - self.predicted);
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn quantise_low_matches_linear_scan() {
-        // The binary search must pick the same interval as the spec's linear
+        // The counting quantiser must pick the same interval as the spec's linear
         // scan for every error value and a spread of scales.
         for scale in [8, 9, 100, 1234, 4096, 8016] {
             let band = Band {

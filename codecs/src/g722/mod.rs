@@ -1,10 +1,10 @@
 //! ITU-T G.722 sub-band ADPCM at 64 kbit/s: 16 kHz mono 16-bit PCM, two
 //! samples per byte.
 //!
-//! * [`qmf`] — the quadrature mirror filters splitting/merging the two bands.
-//! * [`adpcm`] — per-band ADPCM: **the quantisers** (`Band::quantise_low`,
+//! * `qmf` — the quadrature mirror filters splitting/merging the two bands.
+//! * `adpcm` — per-band ADPCM: **the quantisers** (`Band::quantise_low`,
 //!   `Band::quantise_high`), inverse quantisers, scale adaptation, predictor.
-//! * [`tables`] — the spec's constant tables.
+//! * `tables` — the spec's constant tables.
 //!
 //! Each byte is `IH << 6 | IL`: the 2-bit higher-band code word in the top
 //! bits, the 6-bit lower-band code word below (the bit order ffmpeg, RTP
