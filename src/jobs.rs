@@ -33,6 +33,7 @@ pub async fn reconcile(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> anyhow::R
 pub async fn delete_file(state: &AppState, customer_id: Option<&str>, sid: &str) -> crate::error::Result<bool> {
     match state.meta.delete_file(customer_id, sid).await? {
         Some(file) => {
+            crate::http::publish::invalidate(state, sid);
             if let Err(e) = state.blobs.delete(&file.blob_key).await {
                 tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at next start");
             }

@@ -1,30 +1,256 @@
-//! `/f/{file_sid | file_access_name}` and `/download/{file_sid}`: resolve the file, then serve.
+//! `/f/{file_sid | file_access_name}` and `/download/{file_sid}`: check the link, parse the query
+//! overrides, resolve the file (through a small cache), then serve. Every answer, errors
+//! included, carries the CORS headers, so a browser page can read it.
+//!
+//! The cache maps a publish key or a sid to the file's representation, with an open handle to its
+//! local blob so hot files cost neither a metadata query nor an `open` per request. PATCH and
+//! DELETE (and expiry and eviction, which delete through the same function) call [`invalidate`]
+//! once the change is committed, so an unpublished or deleted file stops being served at once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::extract::QueryPairs;
-use super::serve::{self, Overrides, Representation};
+use super::serve::{self, Overrides, Representation, Source};
 use crate::app::AppState;
-use crate::service::files::{self, Signed};
+use crate::domain::model::FileRecord;
+use crate::domain::signing::LinkError;
+use crate::domain::{DomainError, Timestamp};
+use crate::service::files;
+
+/// Most cached lookups. Each may hold an open file descriptor, so this stays well under the
+/// usual 1024-descriptor limit.
+pub const CACHE_ENTRIES: usize = 256;
+/// A cached lookup is trusted this long. Invalidation makes changes visible at once in this
+/// process; the limit only bounds staleness for changes made elsewhere (another server on the
+/// same metadata, later).
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Response headers a browser script may read.
+const EXPOSE_HEADERS: &str = "Accept-Ranges, Content-Range, Content-Length, Content-Disposition, Content-Type, ETag, Last-Modified, Access-Control-Allow-Methods, Access-Control-Allow-Origin";
+const ALLOW_METHODS: &str = "GET, HEAD, OPTIONS";
+const ALLOW_HEADERS: &str =
+    "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since";
 
 /// `GET`/`HEAD /f/{key}`: open to anyone while the file's `publish` allows that way in.
-pub async fn publish_uri(State(state): State<AppState>, Path(key): Path<String>, method: Method, headers: HeaderMap, _q: QueryPairs) -> Result<Response<Body>, ApiError> {
-    let file = files::published(&state, &key).await?;
-    let repr = Representation::of_file(&file);
-    Ok(serve::serve(state.blobs.as_ref(), &method, &headers, repr, &Overrides::default()).await)
+pub async fn publish_uri(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    q: QueryPairs,
+) -> Response<Body> {
+    let resp = match Overrides::parse(&q) {
+        Err(e) => e.into_response(),
+        Ok(ov) => match cached(
+            &state,
+            Lookup::Published(key.clone()),
+            files::published(&state, &key),
+        )
+        .await
+        {
+            Ok(repr) => serve::serve(&state.blobs, &method, &headers, &repr, &ov).await,
+            Err(e) => e.into_response(),
+        },
+    };
+    with_cors(resp)
 }
 
-/// `GET`/`HEAD /download/{file_sid}?expires=&signature=`: expiry and HMAC checked first.
-pub async fn download(State(state): State<AppState>, Path(sid): Path<String>, method: Method, headers: HeaderMap, q: QueryPairs) -> Result<Response<Body>, ApiError> {
-    match files::signed(&state, &sid, q.get("expires"), q.get("signature")).await? {
-        Signed::Refused(why) => Ok(ApiError::forbidden(why).into_response()),
-        Signed::File(file) => {
-            let repr = Representation::of_file(&file);
-            Ok(serve::serve(state.blobs.as_ref(), &method, &headers, repr, &Overrides::default()).await)
+/// `GET`/`HEAD /download/{file_sid}?expires=&signature=`: expiry and HMAC are checked first
+/// (403), then the overrides (400), then the file (404); then it serves like the publish URI.
+pub async fn download(
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    q: QueryPairs,
+) -> Response<Body> {
+    with_cors(
+        match download_inner(&state, &sid, &method, &headers, &q).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+    )
+}
+
+async fn download_inner(
+    state: &AppState,
+    sid: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    q: &QueryPairs,
+) -> Result<Response<Body>, ApiError> {
+    let (Some(expires), Some(signature)) = (q.get("expires"), q.get("signature")) else {
+        return Err(ApiError::forbidden("expires and signature are required"));
+    };
+    let Ok(expires) = expires.parse::<i64>() else {
+        return Err(ApiError::forbidden("expires must be a Unix time"));
+    };
+    match state
+        .signer
+        .verify(sid, expires, signature, Timestamp::now().unix_seconds())
+    {
+        Err(LinkError::Expired) => return Err(ApiError::forbidden("the link has expired")),
+        Err(LinkError::BadSignature) => {
+            return Err(ApiError::forbidden("the signature does not match"))
         }
+        Ok(()) => {}
+    }
+    let ov = Overrides::parse(q)?;
+    let fetch = async {
+        state
+            .meta
+            .file_by_sid(sid)
+            .await?
+            .ok_or_else(|| DomainError::NotFound { what: "file" }.into())
+    };
+    let repr = cached(state, Lookup::Sid(sid.to_string()), fetch).await?;
+    Ok(serve::serve(&state.blobs, method, headers, &repr, &ov).await)
+}
+
+/// `OPTIONS` on `/f/{key}` and `/download/{sid}`: the CORS preflight. It touches no store, so it
+/// tells nothing about whether the file exists.
+pub async fn preflight() -> Response<Body> {
+    let mut resp = with_cors(StatusCode::NO_CONTENT.into_response());
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    h.insert(header::ALLOW, HeaderValue::from_static(ALLOW_METHODS));
+    resp
+}
+
+fn with_cors(mut resp: Response<Body>) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOW_METHODS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSE_HEADERS),
+    );
+    resp
+}
+
+/// Forgets every cached lookup. Called after a file's publish state or existence changed, once
+/// the change is committed: no request that looks the file up afterwards sees the old answer,
+/// and a lookup that raced with the change is not stored (see `generation`).
+///
+/// Everything is dropped rather than the one file's entries: a change of `publish` or
+/// `file_access_name` can affect keys that name other files, and changes are rare next to reads.
+pub fn invalidate(_state: &AppState, _file_sid: &str) {
+    let old = {
+        let mut c = cache();
+        c.generation = c.generation.wrapping_add(1);
+        std::mem::take(&mut c.map)
+    };
+    // Open handles close here, outside the lock.
+    drop(old);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Lookup {
+    Published(String),
+    Sid(String),
+}
+
+struct Entry {
+    repr: Arc<Representation>,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// Bumped by every invalidation; a lookup stores its answer only if no invalidation happened
+    /// since it started, so a stale answer read before a PATCH committed is never cached.
+    generation: u64,
+    /// Keyed also by the metadata store's address: the cache is process-wide (it lives here, not
+    /// in `AppState`), and tests may run several servers in one process.
+    map: HashMap<(usize, Lookup), Entry>,
+}
+
+static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+
+fn cache() -> MutexGuard<'static, Cache> {
+    // The critical sections cannot panic halfway through a change; a poisoned lock is still usable.
+    CACHE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn scope(state: &AppState) -> usize {
+    Arc::as_ptr(&state.meta) as *const () as usize
+}
+
+/// The representation for `lookup`, from the cache or from `fetch` (which is not polled on a hit).
+async fn cached(
+    state: &AppState,
+    lookup: Lookup,
+    fetch: impl Future<Output = crate::error::Result<FileRecord>>,
+) -> Result<Arc<Representation>, ApiError> {
+    let key = (scope(state), lookup);
+    let generation = {
+        let c = cache();
+        if let Some(e) = c.map.get(&key) {
+            if e.at.elapsed() < CACHE_TTL {
+                return Ok(Arc::clone(&e.repr));
+            }
+        }
+        c.generation
+    };
+    let file = fetch.await?;
+    let mut repr = Representation::of_file(&file);
+    repr.source = Source::Blob {
+        key: file.blob_key.clone(),
+        file: open_local(state, &file.blob_key).await,
+    };
+    let repr = Arc::new(repr);
+    let evicted = {
+        let mut c = cache();
+        if c.generation != generation {
+            None
+        } else {
+            // Full: start over rather than track recency; the hot set refills in a few requests.
+            let evicted = (c.map.len() >= CACHE_ENTRIES).then(|| std::mem::take(&mut c.map));
+            c.map.insert(
+                key,
+                Entry {
+                    repr: Arc::clone(&repr),
+                    at: Instant::now(),
+                },
+            );
+            evicted
+        }
+    };
+    drop(evicted);
+    Ok(repr)
+}
+
+/// An open handle to the blob's local copy, when the store keeps one (reads then skip `open`).
+async fn open_local(state: &AppState, blob_key: &str) -> Option<Arc<std::fs::File>> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let path = state.blobs.local_path(blob_key)?;
+    match tokio::task::spawn_blocking(move || std::fs::File::open(path)).await {
+        Ok(Ok(f)) => Some(Arc::new(f)),
+        // Reads then go through the store, which reports the problem properly.
+        _ => None,
     }
 }

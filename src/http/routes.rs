@@ -15,6 +15,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers", post(customers::create))
         .route("/v1/customers/{customer_id}", get(customers::get).patch(customers::update))
         .route("/v1/customers/{customer_id}/tokens", post(customers::add_token))
+        .route("/v1/admin/clock", post(customers::advance_clock))
         .route("/v1/account", get(account::get))
         .route("/v1/containers", post(containers::create).get(containers::list))
         .route(
@@ -26,8 +27,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/files/{file_sid}", get(files::get).patch(files::update).delete(files::delete))
         .route("/v1/files/{file_sid}/data", get(files::data));
     let public = Router::new()
-        .route("/f/{key}", get(publish::publish_uri))
-        .route("/download/{file_sid}", get(publish::download));
+        // `get` answers HEAD too (same headers, no body); OPTIONS is the CORS preflight.
+        .route("/f/{key}", get(publish::publish_uri).options(publish::preflight))
+        .route("/download/{file_sid}", get(publish::download).options(publish::preflight));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)

@@ -147,5 +147,5 @@ pub async fn delete(Caller(owner): Caller, State(state): State<AppState>, Path(s
 pub async fn data(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>, method: Method, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     let file = files::for_download(&state, &owner, &sid).await?;
     let repr = Representation::of_file(&file);
-    Ok(serve::serve(state.blobs.as_ref(), &method, &headers, repr, &Overrides::default()).await)
+    Ok(serve::serve(&state.blobs, &method, &headers, &repr, &Overrides::default()).await)
 }
