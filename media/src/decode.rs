@@ -215,7 +215,14 @@ impl SymphoniaSource {
         } else {
             None
         };
-        let mut frames = params.n_frames.filter(|&n| n > 0 && n <= max_frames);
+        // A header claiming more than the duration limit is refused up front (a lie or
+        // an input we will not decode anyway). 0 means "unknown" (streamed WAV).
+        if params.n_frames.is_some_and(|n| n > max_frames) {
+            return Err(MediaError::Limit(
+                "declared duration over the decode limit".into(),
+            ));
+        }
+        let mut frames = params.n_frames.filter(|&n| n > 0);
         if let Some(e) = edit {
             frames = frames.map(|n| {
                 let n = n.saturating_sub(e.skip_frames);

@@ -158,7 +158,14 @@ fn probe_container(
     }
     let mut channels = p.channels.map(|c| c.count() as u16).unwrap_or(0);
     let mut frames = p.n_frames;
-    let bits = p.bits_per_coded_sample.or(p.bits_per_sample);
+    // G.711 in WAV: symphonia states no sample width; it is 8 bits by definition.
+    let bits = p
+        .bits_per_coded_sample
+        .or(p.bits_per_sample)
+        .or(match codec.as_str() {
+            "pcm_alaw" | "pcm_mulaw" => Some(8),
+            _ => None,
+        });
     drop(reader);
 
     if format == AudioFormat::Mp4 {
