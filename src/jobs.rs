@@ -11,14 +11,24 @@ use crate::store::{BlobStore, MetaStore};
 const BATCH: i64 = 500;
 
 /// Repairs what a crash between the metadata and the bytes may have left: bytes no file refers
-/// to are deleted, and every total is recomputed from the files.
+/// to are deleted, a file whose bytes are gone is deleted (and reported), and every total is
+/// recomputed from the files.
 pub async fn reconcile(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> anyhow::Result<()> {
-    let known: HashSet<String> = meta.all_blob_keys().await?.into_iter().collect();
+    let files = meta.all_blob_keys().await?;
+    let known: HashSet<&str> = files.iter().map(|(_, k)| k.as_str()).collect();
+    let stored: HashSet<String> = blobs.list_keys().await?.into_iter().collect();
     let mut orphans = 0;
-    for key in blobs.list_keys().await? {
-        if !known.contains(&key) {
-            blobs.delete(&key).await?;
+    for key in &stored {
+        if !known.contains(key.as_str()) {
+            blobs.delete(key).await?;
             orphans += 1;
+        }
+    }
+    for (sid, key) in &files {
+        if !stored.contains(key) {
+            // Our own ordering never leaves this; someone removed bytes under us.
+            tracing::error!(file_sid = %sid, "file without bytes: removing its metadata");
+            meta.delete_file(None, sid).await?;
         }
     }
     meta.recompute_totals().await?;

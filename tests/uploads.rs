@@ -203,6 +203,34 @@ async fn a_restart_keeps_every_file_and_total() {
 }
 
 #[tokio::test]
+async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals() {
+    let s = Server::start().await;
+    let c = s.acme().await;
+    let (_, gone) = s.upload_raw(&c.token, &[("name", "gone.bin")], vec![1; 700]).await;
+    s.upload_raw(&c.token, &[("name", "kept.bin")], vec![2; 30]).await;
+    let data_dir = s.stop();
+    let blobs = data_dir.path().join("store/blobs");
+    let sum = gone["checksum_sha256"].as_str().unwrap().to_string();
+    // Find the blob holding the 700 bytes and remove it, as an operator's mistake would.
+    for dir in std::fs::read_dir(&blobs).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() || dir.ends_with(".spool") {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if hex::encode(Sha256::digest(std::fs::read(&f).unwrap())) == sum {
+                std::fs::remove_file(&f).unwrap();
+            }
+        }
+    }
+    let s = Server::start_in(data_dir, &["--admin-token", ADMIN]).await;
+    assert_eq!(totals(&s, &c.token).await, (1, 30));
+    let sid = gone["file_sid"].as_str().unwrap();
+    assert_eq!(s.call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None).await.0, 404);
+}
+
+#[tokio::test]
 async fn the_admin_token_is_generated_once_printed_once_and_kept_private() {
     let data = tempfile::tempdir().unwrap();
     let s = Server::start_in(data, &[]).await;

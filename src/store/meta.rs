@@ -112,8 +112,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Records a read through `GET /v1/files/{sid}/data`.
     async fn touch_file(&self, sid: &str, now: Timestamp) -> Result<(), MetaError>;
 
-    /// Every blob key the metadata refers to (start-up reconciliation).
-    async fn all_blob_keys(&self) -> Result<Vec<String>, MetaError>;
+    /// Every file's (sid, blob key) (start-up reconciliation).
+    async fn all_blob_keys(&self) -> Result<Vec<(String, String)>, MetaError>;
     /// Recomputes every total from the files (start-up repair after a crash).
     async fn recompute_totals(&self) -> Result<(), MetaError>;
     /// Files whose `expires_at` has passed, at most `limit`.

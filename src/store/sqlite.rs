@@ -839,8 +839,8 @@ impl MetaStore for SqliteMeta {
         Ok(())
     }
 
-    async fn all_blob_keys(&self) -> Result<Vec<String>, MetaError> {
-        Ok(sqlx::query_scalar("SELECT blob_key FROM files").fetch_all(&self.pool).await?)
+    async fn all_blob_keys(&self) -> Result<Vec<(String, String)>, MetaError> {
+        Ok(sqlx::query_as("SELECT sid, blob_key FROM files").fetch_all(&self.pool).await?)
     }
 
     async fn recompute_totals(&self) -> Result<(), MetaError> {
