@@ -23,6 +23,8 @@ pub struct AppState {
     /// Base of `publish_uri` and `uri_download`, without a trailing slash.
     pub public_url: String,
     pub config: Arc<Config>,
+    /// Conversions for `f=`/`br=` and upload-time `desired_format`.
+    pub transcoder: Arc<crate::transcode::Transcoder>,
 }
 
 /// SHA-256 of a token, as stored.
@@ -95,7 +97,13 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     let meta = store::open_meta(&config.metadata_url).await?;
     let blobs = store::open_blobs(&config.blob_url)?;
     crate::jobs::reconcile(meta.as_ref(), blobs.as_ref()).await?;
+    let transcoder = crate::transcode::Transcoder::new(
+        &config.data_dir.join("transcode"),
+        config.transcode_workers,
+        config.transcode_cache_bytes,
+    )?;
     Ok(AppState {
+        transcoder: Arc::new(transcoder),
         meta,
         blobs,
         signer: LinkSigner::new(key),

@@ -44,6 +44,7 @@ pub async fn delete_file(state: &AppState, customer_id: Option<&str>, sid: &str)
     match state.meta.delete_file(customer_id, sid).await? {
         Some(file) => {
             crate::http::publish::invalidate(state, sid);
+            state.transcoder.forget(&file.blob_key);
             if let Err(e) = state.blobs.delete(&file.blob_key).await {
                 tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at next start");
             }

@@ -13,3 +13,4 @@ pub mod http;
 pub mod jobs;
 pub mod service;
 pub mod store;
+pub mod transcode;

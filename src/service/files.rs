@@ -1,5 +1,6 @@
 //! Files: upload (spool → detect → store bytes → commit metadata), read, change, delete.
 
+use mediastore_media::AudioFormat;
 use serde::Serialize;
 
 use crate::app::AppState;
@@ -13,6 +14,7 @@ use crate::domain::{DomainError, Timestamp};
 use crate::error::Result;
 use crate::store::meta::{FileQuery, Page};
 
+use super::convert::{convert_upload, Desired};
 use super::spool::{Limit, Spooled};
 use super::{containers, PageRequest};
 
@@ -122,7 +124,28 @@ pub async fn create(
             .unwrap_or_else(|| file_sid.clone()),
     };
     let declared_mime = changes.mime_type.clone().value();
-    let detected = detect(&spooled.head, Some(&name), declared_mime.as_deref(), changes.content_format.as_deref());
+    let mut detected = detect(&spooled.head, Some(&name), declared_mime.as_deref(), changes.content_format.as_deref());
+    let mut name = name;
+    let mut spooled = spooled;
+    // Only with "type": "audio" is the upload converted; otherwise it is stored as sent.
+    if changes.kind.as_deref() == Some("audio") && (changes.desired_format.is_some() || changes.desired_bitrate.is_some()) {
+        let desired = Desired {
+            format: changes.desired_format.as_deref().and_then(AudioFormat::from_param),
+            bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
+        };
+        if let Some(converted) = convert_upload(state, &spooled, &detected.content_format, desired).await? {
+            spooled = converted;
+            if spooled.size > target.limit.max_bytes {
+                return Err(target.limit.exceeded.into());
+            }
+            // The stored name follows the stored format.
+            if let Some(f) = desired.format {
+                let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_string();
+                name = format!("{stem}.{}", f.extension());
+            }
+            detected = detect(&spooled.head, Some(&name), None, None);
+        }
+    }
     // A client may declare a classification, but executable bytes stay executable.
     let classification = match changes.content_classification {
         Some(c) if detected.classification != Classification::Executable => c,

@@ -1,6 +1,7 @@
 //! Operations behind the HTTP handlers: each checks the rules (domain) and drives the stores.
 
 pub mod containers;
+pub mod convert;
 pub mod customers;
 pub mod files;
 pub mod spool;

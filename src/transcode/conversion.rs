@@ -1,0 +1,208 @@
+//! One conversion shared by every request for the same copy (single flight). The encoder writes
+//! into a spool file on a blocking worker; readers follow the file as it grows, so bytes leave
+//! before the conversion ends and memory stays bounded whatever the length. When the last
+//! reader goes away before the end, the conversion is cancelled between blocks.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::Notify;
+
+/// Encoder output is handed to readers in pieces of about this size: small enough for a quick
+/// first byte, large enough for few wake-ups.
+const FLUSH_AT: usize = 32 * 1024;
+/// Most bytes a reader takes from the spool file at once.
+const READ_CHUNK: u64 = 256 * 1024;
+
+/// Where a conversion stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    Done,
+    Failed(String),
+}
+
+/// A conversion in progress or just finished.
+#[derive(Debug)]
+pub struct Conversion {
+    pub path: PathBuf,
+    written: AtomicU64,
+    phase: Mutex<Phase>,
+    notify: Notify,
+    /// Checked by the pipeline between blocks.
+    pub cancel: AtomicBool,
+    readers: AtomicUsize,
+}
+
+impl Conversion {
+    /// A conversion that will write to `path`.
+    pub fn new(path: PathBuf) -> Arc<Self> {
+        Arc::new(Conversion {
+            path,
+            written: AtomicU64::new(0),
+            phase: Mutex::new(Phase::Running),
+            notify: Notify::new(),
+            cancel: AtomicBool::new(false),
+            readers: AtomicUsize::new(0),
+        })
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// Ends the conversion and wakes every reader.
+    pub fn finish(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+        self.notify.notify_waiters();
+    }
+
+    /// Registers interest: the conversion runs while someone holds a [`Reader`].
+    pub fn subscribe(self: &Arc<Self>) -> std::io::Result<Reader> {
+        let file = File::open(&self.path)?;
+        self.readers.fetch_add(1, Ordering::AcqRel);
+        Ok(Reader { conv: Arc::clone(self), file: Arc::new(file), pos: 0 })
+    }
+
+    /// Waits until the conversion ends (holding interest in it meanwhile).
+    pub async fn wait(self: &Arc<Self>) -> Phase {
+        self.readers.fetch_add(1, Ordering::AcqRel);
+        let _interest = Interest(Arc::clone(self));
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let phase = self.phase();
+            if phase != Phase::Running {
+                return phase;
+            }
+            notified.await;
+        }
+    }
+
+    fn release(&self) {
+        if self.readers.fetch_sub(1, Ordering::AcqRel) == 1 && self.phase() == Phase::Running {
+            // Nobody wants the result any more: stop the encoder between blocks.
+            self.cancel.store(true, Ordering::Release);
+        }
+    }
+}
+
+struct Interest(Arc<Conversion>);
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// The encoder's output: the spool file, published to readers as it grows.
+pub struct SpoolWriter {
+    conv: Arc<Conversion>,
+    file: File,
+    buf: Vec<u8>,
+    len: u64,
+}
+
+impl SpoolWriter {
+    /// Creates the spool file of `conv`.
+    pub fn create(conv: &Arc<Conversion>) -> std::io::Result<Self> {
+        let file = File::create(&conv.path)?;
+        Ok(SpoolWriter { conv: Arc::clone(conv), file, buf: Vec::with_capacity(FLUSH_AT * 2), len: 0 })
+    }
+
+    fn publish(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        self.conv.written.store(self.len, Ordering::Release);
+        self.conv.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// Bytes written in all.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.publish()?;
+        Ok(self.len)
+    }
+}
+
+impl Write for SpoolWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= FLUSH_AT {
+            self.publish()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.publish()
+    }
+}
+
+/// A reader following a conversion's spool file from the start.
+pub struct Reader {
+    conv: Arc<Conversion>,
+    file: Arc<File>,
+    pos: u64,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.conv.release();
+    }
+}
+
+impl Reader {
+    /// The copy's bytes as they are produced; a failed or cancelled conversion ends the stream
+    /// with an error, so a client never takes a cut copy for a whole one.
+    pub fn into_stream(self) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+        futures_util::stream::try_unfold(self, |mut r| async move {
+            let conv = Arc::clone(&r.conv);
+            loop {
+                let notified = conv.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                // Read the phase before the length: "done" then means every byte is published.
+                let phase = conv.phase();
+                let avail = conv.written();
+                if r.pos < avail {
+                    let n = (avail - r.pos).min(READ_CHUNK) as usize;
+                    let (file, pos) = (Arc::clone(&r.file), r.pos);
+                    let chunk = tokio::task::spawn_blocking(move || read_at(&file, pos, n))
+                        .await
+                        .map_err(std::io::Error::other)??;
+                    r.pos += chunk.len() as u64;
+                    return Ok(Some((chunk, r)));
+                }
+                match phase {
+                    Phase::Done => return Ok(None),
+                    Phase::Failed(why) => return Err(std::io::Error::other(why)),
+                    Phase::Running => notified.await,
+                }
+            }
+        })
+    }
+}
+
+fn read_at(file: &File, pos: u64, n: usize) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = BytesMut::zeroed(n);
+    file.read_exact_at(&mut buf, pos)?;
+    Ok(buf.freeze())
+}

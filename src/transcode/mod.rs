@@ -1,0 +1,304 @@
+//! On-the-fly conversion for the publish URI and signed links: a bounded worker pool, single
+//! flight per copy, and a cache of finished copies weighted by their size.
+//!
+//! Finished copies live as files in `<data-dir>/transcode` (so they cost page cache, not heap)
+//! and are indexed by a `moka` cache whose weight is their byte length, bounded by
+//! `--transcode-cache`; an evicted copy's file is removed.
+
+pub mod conversion;
+pub mod variant;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mediastore_media::{MediaError, TranscodeOptions};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use self::conversion::{Conversion, Phase, Reader, SpoolWriter};
+pub use self::variant::{Requested, Variant, VariantKey};
+use crate::error::Error;
+
+/// How long a request waits for a free worker before it is told to come back (503).
+pub const PERMIT_WAIT: Duration = Duration::from_millis(250);
+
+/// A finished converted copy.
+#[derive(Debug)]
+pub struct Copy {
+    pub path: PathBuf,
+    pub file: Arc<std::fs::File>,
+    pub len: u64,
+}
+
+/// The conversion service shared by all requests.
+pub struct Transcoder {
+    pool: Arc<Semaphore>,
+    cache: moka::sync::Cache<VariantKey, Arc<Copy>>,
+    inflight: Arc<Mutex<HashMap<VariantKey, Arc<Conversion>>>>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Transcoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcoder").field("dir", &self.dir).finish()
+    }
+}
+
+/// What a finished conversion logs.
+struct Outcome<'a> {
+    variant: &'a Variant,
+    started: Instant,
+    stats: Option<&'a mediastore_media::TranscodeStats>,
+}
+
+fn log_conversion(o: Outcome<'_>, bytes: u64, cached: bool) {
+    tracing::info!(
+        source = %o.variant.source_hint,
+        target = o.variant.key.format.name(),
+        bitrate_kbps = o.variant.key.bitrate_kbps,
+        audio_ms = o.stats.map(|s| s.input_frames * 1000 / u64::from(s.input_rate.max(1))),
+        took_ms = o.started.elapsed().as_secs_f64() * 1000.0,
+        bytes,
+        from_cache = cached,
+        "conversion"
+    );
+}
+
+impl Transcoder {
+    /// A transcoder with `workers` conversions at once and `cache_bytes` of cached copies,
+    /// keeping its files in `dir` (emptied now: copies do not outlive the process).
+    pub fn new(dir: &Path, workers: usize, cache_bytes: u64) -> std::io::Result<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir)?;
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(cache_bytes)
+            .weigher(|_: &VariantKey, c: &Arc<Copy>| u32::try_from(c.len).unwrap_or(u32::MAX))
+            .support_invalidation_closures()
+            .eviction_listener(|_, c: Arc<Copy>, _| {
+                // Readers holding the file keep reading it; the name goes now.
+                let _ = std::fs::remove_file(&c.path);
+            })
+            .build();
+        Ok(Transcoder {
+            pool: Arc::new(Semaphore::new(workers.max(1))),
+            cache,
+            inflight: Arc::new(Mutex::new(HashMap::new())),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// A finished copy, if cached.
+    pub fn cached(&self, variant: &Variant) -> Option<Arc<Copy>> {
+        let hit = self.cache.get(&variant.key);
+        if hit.is_some() {
+            log_conversion(Outcome { variant, started: Instant::now(), stats: None }, hit.as_ref().map_or(0, |c| c.len), true);
+        }
+        hit
+    }
+
+    /// Drops every cached copy of a blob (its file was deleted).
+    pub fn forget(&self, blob_key: &str) {
+        let key = blob_key.to_string();
+        if let Err(e) = self.cache.invalidate_entries_if(move |k, _| k.blob_key == key) {
+            tracing::warn!(error = %e, "cannot invalidate cached copies");
+        }
+    }
+
+    /// A worker slot: waits briefly, then gives up with 503 rather than queueing without limit.
+    pub async fn permit(&self) -> Result<OwnedSemaphorePermit, Error> {
+        match tokio::time::timeout(PERMIT_WAIT, Arc::clone(&self.pool).acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(Error::Busy),
+        }
+    }
+
+    /// Joins the running conversion of `variant`, or starts it from `source`.
+    pub async fn conversion(&self, variant: &Variant, source: &Path) -> Result<Arc<Conversion>, Error> {
+        if let Some(c) = self.running(&variant.key) {
+            return Ok(c);
+        }
+        let permit = self.permit().await?;
+        // Someone may have started it while we waited for the permit.
+        let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = inflight.get(&variant.key) {
+            return Ok(Arc::clone(c));
+        }
+        let path = self.dir.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        let conv = Conversion::new(path);
+        // The spool file exists before anyone subscribes to it.
+        std::fs::File::create(&conv.path)?;
+        inflight.insert(variant.key.clone(), Arc::clone(&conv));
+        drop(inflight);
+        self.spawn(variant.clone(), source.to_path_buf(), Arc::clone(&conv), permit);
+        Ok(conv)
+    }
+
+    fn running(&self, key: &VariantKey) -> Option<Arc<Conversion>> {
+        self.inflight.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
+    }
+
+    fn spawn(&self, variant: Variant, source: PathBuf, conv: Arc<Conversion>, permit: OwnedSemaphorePermit) {
+        let started = Instant::now();
+        let cache = self.cache.clone();
+        let dir_done = self.dir.join(format!("{}.copy", uuid::Uuid::new_v4().simple()));
+        let inflight_key = variant.key.clone();
+        let inflight = Arc::clone(&self.inflight);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let opts = TranscodeOptions { format: variant.key.format, bitrate_kbps: variant.key.bitrate_kbps };
+            let result = SpoolWriter::create(&conv).map_err(MediaError::from).and_then(|mut w| {
+                let stats = mediastore_media::transcode(&source, Some(&variant.source_hint), &opts, &mut w, &conv.cancel)?;
+                let len = w.finish()?;
+                Ok((stats, len))
+            });
+            match result {
+                Ok((stats, len)) => {
+                    let kept = std::fs::rename(&conv.path, &dir_done)
+                        .and_then(|()| std::fs::File::open(&dir_done))
+                        .map(|file| Arc::new(Copy { path: dir_done.clone(), file: Arc::new(file), len }));
+                    match kept {
+                        Ok(copy) => cache.insert(inflight_key.clone(), copy),
+                        Err(e) => tracing::warn!(error = %e, "converted copy not cached"),
+                    }
+                    log_conversion(Outcome { variant: &variant, started, stats: Some(&stats) }, len, false);
+                    conv.finish(Phase::Done);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&conv.path);
+                    if !matches!(e, MediaError::Cancelled) {
+                        tracing::warn!(source = %variant.source_hint, target = variant.key.format.name(), error = %e, "conversion failed");
+                    } else {
+                        tracing::info!(target = variant.key.format.name(), took_ms = started.elapsed().as_secs_f64() * 1000.0, "conversion cancelled: no one is reading");
+                    }
+                    conv.finish(Phase::Failed(e.to_string()));
+                }
+            }
+            inflight.lock().unwrap_or_else(PoisonError::into_inner).remove(&inflight_key);
+        });
+    }
+
+    /// Follows the conversion of `variant` from its first byte (joining or starting it).
+    pub async fn follow(&self, variant: &Variant, source: &Path) -> Result<Reader, Error> {
+        let conv = self.conversion(variant, source).await?;
+        match conv.subscribe() {
+            Ok(r) => Ok(r),
+            // Finished and renamed between the lookup and the open: it is in the cache now.
+            Err(_) => {
+                let again = self.conversion(variant, source).await?;
+                Ok(again.subscribe()?)
+            }
+        }
+    }
+
+    /// The whole copy, converting it once if needed (everyone asking meanwhile shares the run).
+    pub async fn complete(&self, variant: &Variant, source: &Path) -> Result<Arc<Copy>, Error> {
+        for _ in 0..3 {
+            if let Some(c) = self.cache.get(&variant.key) {
+                return Ok(c);
+            }
+            let conv = self.conversion(variant, source).await?;
+            match conv.wait().await {
+                Phase::Done => continue,
+                Phase::Failed(why) => return Err(Error::Io(std::io::Error::other(why))),
+                Phase::Running => unreachable!("wait returns only once the conversion ended"),
+            }
+        }
+        // Done but already evicted (a tiny cache): serve what was made is not possible; say so.
+        Err(Error::Busy)
+    }
+
+    /// Bytes `[start, start + len)` of a constant-rate copy without converting what follows, on
+    /// a worker. Identical to the same slice of the whole copy.
+    pub async fn range(&self, variant: &Variant, source: &Path, start: u64, len: u64) -> Result<Bytes, Error> {
+        let permit = self.permit().await?;
+        let variant = variant.clone();
+        let source = source.to_path_buf();
+        let started = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let opts = TranscodeOptions { format: variant.key.format, bitrate_kbps: variant.key.bitrate_kbps };
+            let r = convert_range(&source, &variant.source_hint, &opts, start, len);
+            tracing::info!(
+                source = %variant.source_hint,
+                target = variant.key.format.name(),
+                start, len,
+                took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                from_cache = false,
+                "range conversion"
+            );
+            r
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(out)
+    }
+
+    /// Exact length of a constant-rate copy, from the source's headers (a cheap probe).
+    pub async fn exact_len(&self, variant: &Variant, source: &Path) -> Result<Option<u64>, Error> {
+        if !variant.key.format.is_constant_rate() {
+            return Ok(None);
+        }
+        let (source, hint) = (source.to_path_buf(), variant.source_hint.clone());
+        let opts = TranscodeOptions { format: variant.key.format, bitrate_kbps: variant.key.bitrate_kbps };
+        let probed = tokio::task::spawn_blocking(move || mediastore_media::probe(&source, Some(&hint)))
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(probed.ok().and_then(|info| mediastore_media::exact_output_len(&info, &opts)))
+    }
+}
+
+/// Collects bytes `[start, start+len)` of a conversion's output and stops it right after.
+struct Window {
+    skip: u64,
+    want: usize,
+    out: Vec<u8>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Write for Window {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut d = data;
+        if self.skip > 0 {
+            let s = (self.skip as usize).min(d.len());
+            d = &d[s..];
+            self.skip -= s as u64;
+        }
+        let room = self.want - self.out.len();
+        self.out.extend_from_slice(&d[..d.len().min(room)]);
+        if self.out.len() == self.want {
+            self.stop.store(true, Ordering::Release);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn convert_range(source: &Path, hint: &str, opts: &TranscodeOptions, start: u64, len: u64) -> Result<Bytes, Error> {
+    let want = usize::try_from(len).map_err(|_| std::io::Error::other("range too large"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut w = Window { skip: start, want, out: Vec::with_capacity(want), stop: Arc::clone(&stop) };
+    match mediastore_media::transcode(source, Some(hint), opts, &mut w, &stop) {
+        Ok(_) | Err(MediaError::Cancelled) if w.out.len() == want => Ok(Bytes::from(w.out)),
+        Ok(_) | Err(MediaError::Cancelled) => Err(std::io::Error::other("conversion ended before the range").into()),
+        Err(e) => Err(media_error(e)),
+    }
+}
+
+/// Media errors of a stored file: the file is ours, so a failure here is a server fault unless
+/// it is the input's (then 422 naming the problem).
+pub fn media_error(e: MediaError) -> Error {
+    if e.is_client_fault() {
+        crate::domain::DomainError::validation("f", format!("the stored audio cannot be converted: {e}")).into()
+    } else {
+        Error::Io(std::io::Error::other(e.to_string()))
+    }
+}

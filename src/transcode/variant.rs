@@ -1,0 +1,121 @@
+//! Which converted copy a request asks for: `f` and `br` checked against the stored file.
+
+use mediastore_media::AudioFormat;
+
+use crate::domain::file::TARGET_FORMATS;
+use crate::domain::model::FileRecord;
+use crate::domain::rules::check_bitrate;
+use crate::domain::DomainError;
+
+/// A converted copy of a stored file. The blob key changes with the content, so a key never
+/// names stale bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VariantKey {
+    pub blob_key: String,
+    pub format: AudioFormat,
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// Everything needed to produce and describe a converted copy.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub key: VariantKey,
+    /// The source's `content_format`, the decoder's hint for raw audio.
+    pub source_hint: String,
+    /// Strong ETag of this copy: the source's, qualified by format and bitrate.
+    pub etag: String,
+    pub content_type: &'static str,
+    /// The file's name with the target's extension.
+    pub filename: String,
+}
+
+/// The `f` and `br` of a request, checked (400 naming the parameter) before any store access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Requested {
+    pub format: Option<AudioFormat>,
+    pub bitrate_kbps: Option<u32>,
+}
+
+impl Requested {
+    /// Parses `f` and `br`; `None` when neither is given.
+    pub fn parse(f: Option<&str>, br: Option<&str>) -> Result<Option<Self>, DomainError> {
+        if f.is_none() && br.is_none() {
+            return Ok(None);
+        }
+        let format = match f {
+            None => None,
+            Some(f) => Some(
+                TARGET_FORMATS
+                    .contains(&f)
+                    .then(|| AudioFormat::from_param(f))
+                    .flatten()
+                    .ok_or_else(|| {
+                        DomainError::invalid("f", "must be one of al alaw flac g722 mp3 mp4 ogg ul ulaw wav")
+                    })?,
+            ),
+        };
+        let bitrate_kbps = match br {
+            None => None,
+            Some(b) => {
+                let n: i64 = b.parse().map_err(|_| DomainError::invalid("br", "must be a bitrate in kbit/s"))?;
+                check_bitrate("br", n)?;
+                Some(n as u32)
+            }
+        };
+        Ok(Some(Requested { format, bitrate_kbps }))
+    }
+
+    /// The copy of `file` this asks for, or `None` when the stored file already is it. A file
+    /// that is not audio answers 415; `br` not below the stored bitrate is ignored.
+    pub fn variant_of(self, file: &FileRecord) -> Result<Option<Variant>, DomainError> {
+        let not_audio = || DomainError::NotAudio {
+            field: if self.format.is_some() { "f".into() } else { "br".into() },
+            message: "the file is not audio this server can convert".into(),
+        };
+        let media = file.media.as_ref().ok_or_else(not_audio)?;
+        let source = AudioFormat::from_param(&file.content_format);
+        let format = match (self.format, source) {
+            (Some(f), _) => f,
+            (None, Some(s)) => s,
+            (None, None) => return Err(not_audio()),
+        };
+        let lower = |kbps: u32| u64::from(kbps) * 1000 < u64::from(media.bitrate);
+        let bitrate_kbps = self.bitrate_kbps.filter(|&b| lower(b) && format.is_lossy());
+        if Some(format) == source && bitrate_kbps.is_none() {
+            return Ok(None);
+        }
+        let base = file.etag();
+        let inner = base.trim_matches('"');
+        let etag = match bitrate_kbps {
+            Some(b) => format!("\"{inner}-{}-{b}\"", format.name()),
+            None => format!("\"{inner}-{}\"", format.name()),
+        };
+        let stem = file.name.rsplit_once('.').map_or(file.name.as_str(), |(s, _)| s);
+        Ok(Some(Variant {
+            key: VariantKey { blob_key: file.blob_key.clone(), format, bitrate_kbps },
+            source_hint: file.content_format.clone(),
+            etag,
+            content_type: format.content_type(),
+            filename: format!("{stem}.{}", format.extension()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_f_and_br() {
+        assert_eq!(Requested::parse(None, None), Ok(None));
+        let r = Requested::parse(Some("al"), Some("32")).expect("valid").expect("some");
+        assert_eq!(r.format, Some(AudioFormat::Alaw));
+        assert_eq!(r.bitrate_kbps, Some(32));
+        for bad in ["wave", "m4a", "MP3", "", "exe"] {
+            assert!(Requested::parse(Some(bad), None).is_err(), "{bad}");
+        }
+        for bad in ["33", "x", "-8", "1000"] {
+            assert!(Requested::parse(None, Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
