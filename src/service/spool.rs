@@ -134,7 +134,7 @@ mod tests {
     #[tokio::test]
     async fn over_limit_or_broken_leaves_nothing() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let body = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 64])); 4]);
+        let body = stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 64]))));
         assert!(spool(dir.path(), body, &limit(100)).await.is_err());
         let body = stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err(std::io::Error::other("cut"))]);
         assert!(spool(dir.path(), body, &limit(100)).await.is_err());
