@@ -87,7 +87,7 @@ impl<'a> TagList<'a> {
             present = true;
             let Ok(mut s) = value.to_str() else { continue };
             loop {
-                s = s.trim_start_matches(|c: char| c == ',' || c == ' ' || c == '\t');
+                s = s.trim_start_matches([',', ' ', '\t']);
                 if s.is_empty() {
                     break;
                 }
