@@ -5,10 +5,21 @@ mod common;
 use common::fixture;
 use mediastore_media::{probe, AudioFormat};
 
+/// (file, format, codec, rate, channels, duration_ms, bitrate bit/s, bitrate tolerance %)
+type Case = (
+    &'static str,
+    AudioFormat,
+    &'static str,
+    u32,
+    u16,
+    u64,
+    u32,
+    u32,
+);
+
 #[test]
 fn probe_reports_each_fixture() {
-    // (file, format, codec, rate, channels, duration_ms, bitrate bit/s, bitrate tolerance %)
-    let cases: &[(&str, AudioFormat, &str, u32, u16, u64, u32, u32)] = &[
+    let cases: &[Case] = &[
         (
             "speech8k.wav",
             AudioFormat::Wav,

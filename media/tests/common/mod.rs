@@ -44,9 +44,9 @@ pub fn best_correlation(a: &[f32], b: &[f32], max_lag: usize) -> f64 {
     let mut best = f64::MIN;
     for lag in -(max_lag as isize)..=(max_lag as isize) {
         let (x, y) = if lag >= 0 {
-            (&a[..], b.get(lag as usize..).unwrap_or(&[]))
+            (a, b.get(lag as usize..).unwrap_or(&[]))
         } else {
-            (a.get((-lag) as usize..).unwrap_or(&[]), &b[..])
+            (a.get((-lag) as usize..).unwrap_or(&[]), b)
         };
         let n = x.len().min(y.len());
         if n < 1000 {
