@@ -35,6 +35,9 @@ pub enum Source {
     },
     /// Bytes in memory, e.g. a cached transcoded copy.
     Memory(Bytes),
+    /// Only the bytes at `offset..offset + bytes.len()` of the representation, prepared for
+    /// the ranges of one request (a converted copy's ranges, converted alone).
+    Window { offset: u64, bytes: Bytes },
 }
 
 /// What is served: where its bytes are and the metadata that describes them.
@@ -100,10 +103,14 @@ pub async fn serve(
             return respond(StatusCode::NOT_MODIFIED, common, Body::empty())
         }
         Precondition::Failed => {
-            let e = ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition failed").field(
-                "If-Match",
-                "a precondition of the request does not hold for the current file",
-            );
+            // If-Match is evaluated first and If-Unmodified-Since only without it (§13.2.2).
+            let field = if headers.contains_key(header::IF_MATCH) {
+                "If-Match"
+            } else {
+                "If-Unmodified-Since"
+            };
+            let e = ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition failed")
+                .field(field, "the precondition does not hold for the current file");
             return with_headers(e.into_response(), common);
         }
     }
