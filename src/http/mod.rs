@@ -8,3 +8,4 @@ pub mod log;
 pub mod publish;
 pub mod routes;
 pub mod serve;
+pub mod transcoded;

@@ -20,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::extract::QueryPairs;
 use super::serve::{self, Overrides, Representation, Source};
+use super::transcoded;
+use crate::transcode::Requested;
 use crate::app::AppState;
 use crate::domain::model::FileRecord;
 use crate::domain::signing::LinkError;
@@ -49,8 +51,23 @@ pub async fn publish_uri(
     Path(key): Path<String>,
     req: Request,
 ) -> Response<Body> {
-    let resp = match Overrides::parse(&QueryPairs::parse(req.uri().query())) {
+    let q = QueryPairs::parse(req.uri().query());
+    let resp = match Overrides::parse(&q) {
         Err(e) => e.into_response(),
+        // `f=` / `br=`: a converted copy (parsed before any store access).
+        Ok(ov) if q.get("f").is_some() || q.get("br").is_some() => {
+            match Requested::parse(q.get("f"), q.get("br")) {
+                Err(e) => ApiError::from(e).into_response(),
+                Ok(want) => match files::published(&state, &key).await {
+                    Ok(file) => {
+                        let want = want.unwrap_or_default();
+                        transcoded::serve(&state, &file, want, req.method(), req.headers(), &ov)
+                            .await
+                    }
+                    Err(e) => ApiError::from(e).into_response(),
+                },
+            }
+        }
         Ok(ov) => match cached(
             &state,
             Lookup::Published(key.clone()),
@@ -105,6 +122,15 @@ async fn download_inner(
         Ok(()) => {}
     }
     let ov = Overrides::parse(q)?;
+    if let Some(want) = Requested::parse(q.get("f"), q.get("br"))? {
+        let file = state
+            .meta
+            .file_by_sid(sid)
+            .await
+            .map_err(crate::error::Error::from)?
+            .ok_or(DomainError::NotFound { what: "file" })?;
+        return Ok(transcoded::serve(state, &file, want, method, headers, &ov).await);
+    }
     let fetch = async {
         state
             .meta

@@ -66,10 +66,13 @@ impl Server {
                 }
             }
         });
-        let lines = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(data.path().join("server.log")).unwrap_or_default();
-            panic!("server did not start:\n{log}")
-        });
+        let lines = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let log =
+                    std::fs::read_to_string(data.path().join("server.log")).unwrap_or_default();
+                panic!("server did not start:\n{log}")
+            });
         let base = lines
             .last()
             .unwrap()
@@ -86,19 +89,28 @@ impl Server {
                     .to_string()
             });
         let client = reqwest::Client::builder().build().unwrap();
-        Server { base, admin, data, client, stdout_lines: lines, child: Some(child) }
+        Server {
+            base,
+            admin,
+            data,
+            client,
+            stdout_lines: lines,
+            child: Some(child),
+        }
     }
 
     /// Stops the server with SIGTERM and waits for it, keeping the data dir.
     pub fn stop(mut self) -> tempfile::TempDir {
         self.terminate();
-        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
-        data
+        std::mem::replace(&mut self.data, tempfile::tempdir().unwrap())
     }
 
     fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             for _ in 0..100 {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
@@ -149,7 +161,12 @@ impl Server {
     }
 
     /// Uploads raw bytes with fields as query parameters; returns the status and body.
-    pub async fn upload_raw(&self, token: &str, query: &[(&str, &str)], bytes: Vec<u8>) -> (u16, Value) {
+    pub async fn upload_raw(
+        &self,
+        token: &str,
+        query: &[(&str, &str)],
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
         let resp = self
             .client
             .post(self.url("/v1/files"))
@@ -165,10 +182,19 @@ impl Server {
     }
 
     /// Uploads with multipart `file_object` + `data`.
-    pub async fn upload_multipart(&self, token: &str, file_object: Value, filename: &str, bytes: Vec<u8>) -> (u16, Value) {
+    pub async fn upload_multipart(
+        &self,
+        token: &str,
+        file_object: Value,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
         let form = reqwest::multipart::Form::new()
             .text("file_object", file_object.to_string())
-            .part("data", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
+            .part(
+                "data",
+                reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()),
+            );
         let resp = self
             .client
             .post(self.url("/v1/files"))
@@ -182,8 +208,17 @@ impl Server {
     }
 
     /// An authenticated request with an optional JSON body; returns status and JSON (Null if none).
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -214,7 +249,10 @@ pub fn have_tool(program: &str) -> bool {
         .status()
         .is_ok();
     if !ok {
-        assert!(!require_tools(), "{program} is required (MEDIASTORE_REQUIRE_TOOLS=1) but missing");
+        assert!(
+            !require_tools(),
+            "{program} is required (MEDIASTORE_REQUIRE_TOOLS=1) but missing"
+        );
         eprintln!("skipping: {program} is not installed");
     }
     ok
@@ -222,7 +260,9 @@ pub fn have_tool(program: &str) -> bool {
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             x ^= x << 13;

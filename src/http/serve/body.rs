@@ -102,11 +102,19 @@ pub async fn read_whole(
 ) -> Result<Bytes, BlobError> {
     match src {
         Source::Memory(b) => slice(b, offset, len as u64),
+        Source::Window { offset: base, bytes } => slice(bytes, window_offset(*base, offset)?, len as u64),
         Source::Blob {
             file: Some(file), ..
         } => Ok(pread(file, offset, len).await?),
         Source::Blob { key, file: None } => blobs.read_small(key, offset, len).await,
     }
+}
+
+/// Where `offset` of the representation falls in a window that starts at `base`.
+fn window_offset(base: u64, offset: u64) -> Result<u64, BlobError> {
+    offset
+        .checked_sub(base)
+        .ok_or_else(|| std::io::Error::other("read before the prepared window").into())
 }
 
 fn slice(b: &Bytes, offset: u64, len: u64) -> Result<Bytes, BlobError> {
@@ -129,6 +137,10 @@ pub async fn stream_range(
     match src {
         Source::Memory(b) => {
             let b = slice(b, offset, len)?;
+            Ok(Box::pin(stream::once(async move { Ok(b) })))
+        }
+        Source::Window { offset: base, bytes } => {
+            let b = slice(bytes, window_offset(*base, offset)?, len)?;
             Ok(Box::pin(stream::once(async move { Ok(b) })))
         }
         Source::Blob {
