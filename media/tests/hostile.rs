@@ -231,3 +231,30 @@ fn bad_bitrate_and_format() {
     assert!(matches!(e, MediaError::Unsupported(_)), "{e}");
     assert!(AudioFormat::from_param("aiff").is_none());
 }
+
+/// Fuzz finding: a WAVE_FORMAT_EXTENSIBLE header whose channel mask makes
+/// symphonia 0.5.5 overflow a shift (`fix_channel_mask`, a panic with overflow
+/// checks on). The decode guard must turn it into an error. And a FLAC Vorbis
+/// comment claiming 4 GiB, which symphonia would allocate (checked before it does).
+#[test]
+fn fuzz_regressions_answer_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let regress = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regress");
+    for entry in std::fs::read_dir(regress).expect("regress dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        // First byte is the fuzz target's hint selector; these cases use "no hint".
+        let p = write(dir.path(), "case", &bytes[1..]);
+        let cancel = AtomicBool::new(false);
+        let opts = TranscodeOptions {
+            format: AudioFormat::Wav,
+            bitrate_kbps: None,
+        };
+        assert!(probe(&p, None).is_err(), "{}", path.display());
+        assert!(
+            transcode(&p, None, &opts, &mut Vec::new(), &cancel).is_err(),
+            "{}",
+            path.display()
+        );
+    }
+}
