@@ -25,6 +25,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Conversions for `f=`/`br=` and upload-time `desired_format`.
     pub transcoder: Arc<crate::transcode::Transcoder>,
+    /// Recently served published files, invalidated by every change to a file.
+    pub publish_cache: Arc<crate::http::publish::PublishCache>,
 }
 
 /// SHA-256 of a token, as stored.
@@ -104,6 +106,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     )?;
     Ok(AppState {
         transcoder: Arc::new(transcoder),
+        publish_cache: Arc::default(),
         meta,
         blobs,
         signer: LinkSigner::new(key),

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -182,9 +182,9 @@ fn with_cors(mut resp: Response<Body>) -> Response<Body> {
 ///
 /// Everything is dropped rather than the one file's entries: a change of `publish` or
 /// `file_access_name` can affect keys that name other files, and changes are rare next to reads.
-pub fn invalidate(_state: &AppState, _file_sid: &str) {
+pub fn invalidate(state: &AppState, _file_sid: &str) {
     let old = {
-        let mut c = cache();
+        let mut c = state.publish_cache.lock();
         c.generation = c.generation.wrapping_add(1);
         std::mem::take(&mut c.map)
     };
@@ -203,25 +203,23 @@ struct Entry {
     at: Instant,
 }
 
+/// Published lookups with open handles to their blobs; one per server (in [`AppState`]).
+#[derive(Default)]
+pub struct PublishCache(Mutex<Cache>);
+
+impl PublishCache {
+    fn lock(&self) -> MutexGuard<'_, Cache> {
+        // The critical sections cannot panic halfway through a change; a poisoned lock is still usable.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 #[derive(Default)]
 struct Cache {
     /// Bumped by every invalidation; a lookup stores its answer only if no invalidation happened
     /// since it started, so a stale answer read before a PATCH committed is never cached.
     generation: u64,
-    /// Keyed also by the metadata store's address: the cache is process-wide (it lives here, not
-    /// in `AppState`), and tests may run several servers in one process.
-    map: HashMap<(usize, Lookup), Entry>,
-}
-
-static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
-
-fn cache() -> MutexGuard<'static, Cache> {
-    // The critical sections cannot panic halfway through a change; a poisoned lock is still usable.
-    CACHE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn scope(state: &AppState) -> usize {
-    Arc::as_ptr(&state.meta) as *const () as usize
+    map: HashMap<Lookup, Entry>,
 }
 
 /// The representation for `lookup`, from the cache or from `fetch` (which is not polled on a hit).
@@ -230,9 +228,9 @@ async fn cached(
     lookup: Lookup,
     fetch: impl Future<Output = crate::error::Result<FileRecord>>,
 ) -> Result<Arc<Representation>, ApiError> {
-    let key = (scope(state), lookup);
+    let key = lookup;
     let generation = {
-        let c = cache();
+        let c = state.publish_cache.lock();
         if let Some(e) = c.map.get(&key) {
             if e.at.elapsed() < CACHE_TTL {
                 return Ok(Arc::clone(&e.repr));
@@ -248,7 +246,7 @@ async fn cached(
     };
     let repr = Arc::new(repr);
     let evicted = {
-        let mut c = cache();
+        let mut c = state.publish_cache.lock();
         if c.generation != generation {
             None
         } else {
