@@ -15,8 +15,6 @@ use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 use crate::format::{sniff, AudioFormat};
 use crate::isobmff;
@@ -175,22 +173,44 @@ pub(crate) fn open_reader(
     mut file: File,
     format: AudioFormat,
 ) -> Result<Box<dyn FormatReader>, MediaError> {
-    if format == AudioFormat::Flac {
-        let len = file.metadata()?.len();
-        check_flac_metadata(&mut file, len)?;
+    use symphonia::core::formats::FormatReader as _;
+    use symphonia::default::formats::{FlacReader, IsoMp4Reader, MpaReader, OggReader, WavReader};
+
+    // The reader is chosen from our own detection rather than symphonia's probe,
+    // which scans for any known marker and can hand an MP3 (or junk) with a
+    // "fLaC" inside to the FLAC reader, past our FLAC checks.
+    let len = file.metadata()?.len();
+    match format {
+        AudioFormat::Flac => check_flac_metadata(&mut file, len)?,
+        AudioFormat::Mp3 => {
+            // Skip an ID3v2 tag ourselves: its contents are of no use to us.
+            let mut head = [0u8; 10];
+            let n = file.read(&mut head)?;
+            let skip = crate::mp3scan::id3v2_len(&head[..n]).min(len);
+            file.seek(SeekFrom::Start(skip))?;
+        }
+        _ => {}
     }
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
-    let mut h = Hint::new();
-    h.with_extension(match format {
-        AudioFormat::Mp4 => "m4a",
-        other => other.extension(),
-    });
     let opts = FormatOptions {
         enable_gapless: true,
         ..Default::default()
     };
-    let probed = guarded("probe", || {
-        symphonia::default::get_probe().format(&h, mss, &opts, &MetadataOptions::default())
+    let reader = guarded("demux", || -> Result<Box<dyn FormatReader>, SymError> {
+        Ok(match format {
+            AudioFormat::Wav => Box::new(WavReader::try_new(mss, &opts)?),
+            AudioFormat::Mp3 => Box::new(MpaReader::try_new(mss, &opts)?),
+            AudioFormat::Flac => Box::new(FlacReader::try_new(mss, &opts)?),
+            AudioFormat::Ogg => Box::new(OggReader::try_new(mss, &opts)?),
+            AudioFormat::Mp4 => Box::new(IsoMp4Reader::try_new(mss, &opts)?),
+            other => {
+                return Err(SymError::Unsupported(if other.is_raw() {
+                    "raw audio has no container"
+                } else {
+                    "format"
+                }))
+            }
+        })
     })
     .map_err(|e| match e {
         MediaError::Unsupported(m) => {
@@ -198,7 +218,7 @@ pub(crate) fn open_reader(
         }
         other => other,
     })?;
-    Ok(probed.format)
+    Ok(reader)
 }
 
 /// Symphonia-backed decoder for wav, mp3, flac, ogg/vorbis and mp4/aac.
