@@ -49,7 +49,7 @@ echo "source: 10 min, 16 kHz mono wav ($(stat -c %s "$work/rec.wav") bytes)"
 for f in mp3 g722; do
   for i in 1 2 3 4 5; do
     uri=$(upload "$f$i")
-    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$uri?f=$f"
+    python3 benches/ttfb.py "$uri?f=$f"
   done | median >"$work/ttfb"
   echo "first byte, wav → $f (uncached): $(ms "$(cat "$work/ttfb")") ms"
 done
@@ -73,7 +73,8 @@ echo "wav → mp3 whole copy: first $(ms "$f_med") ms, cached $(ms "$c_med") ms,
 uris=(); for i in 1 2 3 4 5 6 7 8; do uris+=("$(upload "p$i")"); done
 pid=$(cat "$work/pid")
 before=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-for u in "${uris[@]}"; do curl -s -o /dev/null "$u?f=ogg" & done
-wait
+jobs=()
+for u in "${uris[@]}"; do curl -s -o /dev/null "$u?f=ogg" & jobs+=($!); done
+wait "${jobs[@]}"
 after=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 echo "peak RSS: $((after / 1024)) MiB with 8 concurrent conversions (before them: $((before / 1024)) MiB)"

@@ -250,22 +250,7 @@ async fn insert_container_row(tx: &mut Transaction<'static, Sqlite>, c: &Contain
     .await;
     match res {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e, "unique_key") => {
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT sid FROM containers WHERE customer_id = ? AND unique_key = ?",
-            )
-            .bind(&c.customer_id)
-            .bind(unique_key(c.unique, &c.keys))
-            .fetch_optional(&mut **tx)
-            .await?;
-            Err(DomainError::Validation {
-                field: "unique".into(),
-                message: "container with the same set of keys already exists".into(),
-                reference_sid: existing,
-            }
-            .into())
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(container_conflict(tx, e, c).await),
     }
 }
 
@@ -305,23 +290,31 @@ async fn save_container(tx: &mut Transaction<'static, Sqlite>, c: &Container) ->
     .await;
     match res {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e, "unique_key") => {
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT sid FROM containers WHERE customer_id = ? AND unique_key = ? AND sid <> ?",
-            )
-            .bind(&c.customer_id)
-            .bind(unique_key(c.unique, &c.keys))
-            .bind(&c.container_sid)
-            .fetch_optional(&mut **tx)
-            .await?;
-            Err(DomainError::Validation {
-                field: "unique".into(),
-                message: "container with the same set of keys already exists".into(),
-                reference_sid: existing,
-            }
-            .into())
+        Err(e) => Err(container_conflict(tx, e, c).await),
+    }
+}
+
+/// Maps a unique-key violation on containers to the contract's error, naming the holder.
+async fn container_conflict(tx: &mut Transaction<'static, Sqlite>, e: sqlx::Error, c: &Container) -> MetaError {
+    if !is_unique_violation(&e, "unique_key") {
+        return e.into();
+    }
+    let existing: Result<Option<String>, _> = sqlx::query_scalar(
+        "SELECT sid FROM containers WHERE customer_id = ? AND unique_key = ? AND sid <> ?",
+    )
+    .bind(&c.customer_id)
+    .bind(unique_key(c.unique, &c.keys))
+    .bind(&c.container_sid)
+    .fetch_optional(&mut **tx)
+    .await;
+    match existing {
+        Ok(existing) => DomainError::Validation {
+            field: "unique".into(),
+            message: "container with the same set of keys already exists".into(),
+            reference_sid: existing,
         }
-        Err(e) => Err(e.into()),
+        .into(),
+        Err(e) => e.into(),
     }
 }
 
