@@ -11,9 +11,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{self as sc, CodecType, Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 
 use crate::format::{sniff, AudioFormat};
@@ -40,6 +40,16 @@ pub trait PcmSource: Send {
     /// Appends the next block of interleaved samples in [-1, 1] to `out`;
     /// `Ok(false)` at the end of the stream (nothing appended).
     fn next_block(&mut self, out: &mut Vec<f32>) -> Result<bool, MediaError>;
+
+    /// Repositions the source so that the next block starts exactly at `frame`, with
+    /// the same samples a decode from the start would give from there on.
+    /// `Ok(false)` (and nothing changed) when this source cannot guarantee that:
+    /// only stateless codecs in containers with fixed-size frames can (PCM, float
+    /// and G.711 in WAV; raw A-law/µ-law).
+    fn seek_exact(&mut self, frame: u64) -> Result<bool, MediaError> {
+        let _ = frame;
+        Ok(false)
+    }
 }
 
 /// Bytes read from the start of a file to recognise its format.
@@ -238,6 +248,11 @@ pub(crate) struct SymphoniaSource {
     errors: u32,
     /// Frames the container promised; a much shorter decode means truncation.
     declared: Option<u64>,
+    format: AudioFormat,
+    codec: CodecType,
+    /// After a seek: the timestamp the next packet must carry (checked, so a
+    /// reader that lands elsewhere is an error rather than shifted audio).
+    expect_ts: Option<u64>,
 }
 
 impl SymphoniaSource {
@@ -318,6 +333,9 @@ impl SymphoniaSource {
             max_channels: limits.max_channels,
             errors: 0,
             declared: frames,
+            format,
+            codec: params.codec,
+            expect_ts: None,
         })
     }
 }
@@ -349,6 +367,14 @@ impl PcmSource for SymphoniaSource {
             };
             if packet.track_id() != self.track_id {
                 continue;
+            }
+            if let Some(ts) = self.expect_ts.take() {
+                if packet.ts() != ts {
+                    return Err(MediaError::malformed(format!(
+                        "seek landed at frame {} instead of {ts}",
+                        packet.ts()
+                    )));
+                }
             }
             // Decode and copy out inside the guard, so no borrow of the decoder escapes it.
             let decoder = &mut self.decoder;
@@ -435,9 +461,66 @@ impl PcmSource for SymphoniaSource {
             return Ok(true);
         }
     }
+
+    fn seek_exact(&mut self, frame: u64) -> Result<bool, MediaError> {
+        self.seek_wav(frame)
+    }
 }
 
 impl SymphoniaSource {
+    /// Exact seeks for PCM in WAV: symphonia's WAV reader simulates packets of a fixed
+    /// frame count and seeks to the packet boundary at or before the target (so packet
+    /// timestamps match an unseeked read); the frames between are dropped here. Every
+    /// PCM codec (integer, float, A-law, µ-law) decodes each sample on its own, so the
+    /// samples from `frame` on equal a decode from the start.
+    fn seek_wav(&mut self, frame: u64) -> Result<bool, MediaError> {
+        const PCM: [CodecType; 15] = [
+            sc::CODEC_TYPE_PCM_U8,
+            sc::CODEC_TYPE_PCM_S8,
+            sc::CODEC_TYPE_PCM_S16LE,
+            sc::CODEC_TYPE_PCM_S16BE,
+            sc::CODEC_TYPE_PCM_S24LE,
+            sc::CODEC_TYPE_PCM_S24BE,
+            sc::CODEC_TYPE_PCM_S32LE,
+            sc::CODEC_TYPE_PCM_S32BE,
+            sc::CODEC_TYPE_PCM_F32LE,
+            sc::CODEC_TYPE_PCM_F32BE,
+            sc::CODEC_TYPE_PCM_F64LE,
+            sc::CODEC_TYPE_PCM_F64BE,
+            sc::CODEC_TYPE_PCM_ALAW,
+            sc::CODEC_TYPE_PCM_MULAW,
+            sc::CODEC_TYPE_PCM_U16LE,
+        ];
+        let pcm = PCM.contains(&self.codec);
+        if self.format != AudioFormat::Wav || !pcm || self.decoded != 0 || self.skip != 0 {
+            return Ok(false);
+        }
+        let track_id = self.track_id;
+        let reader = &mut self.reader;
+        let seeked = guarded("seek", || {
+            reader.seek(
+                SeekMode::Accurate,
+                SeekTo::TimeStamp {
+                    ts: frame,
+                    track_id,
+                },
+            )
+        })?;
+        if seeked.required_ts != frame || seeked.actual_ts > frame {
+            return Err(MediaError::malformed(format!(
+                "seek to frame {frame} landed at {}",
+                seeked.actual_ts
+            )));
+        }
+        self.decoder.reset();
+        self.skip = frame - seeked.actual_ts;
+        self.expect_ts = Some(seeked.actual_ts);
+        // Counted as if decoded, so the duration limit and the truncation check at the
+        // end see the same totals as a decode from the start.
+        self.decoded = frame;
+        Ok(true)
+    }
+
     /// End of stream: an empty or badly short stream is an error.
     fn finish(&mut self) -> Result<bool, MediaError> {
         if self.decoded == 0 {

@@ -22,6 +22,7 @@ mod mix;
 mod mp3scan;
 mod pipeline;
 mod probe;
+mod range;
 mod raw;
 mod resample;
 
@@ -33,6 +34,7 @@ pub use limits::{Limits, MAX_CHANNELS, MAX_DURATION_MS, MAX_PACKET_FRAMES, MAX_S
 pub use mix::mix;
 pub use pipeline::{Output, TranscodeOptions, TranscodeStats, WriteSeek};
 pub use probe::{probe, probe_with, MediaInfo};
+pub use range::RangeStats;
 pub use resample::Resampler;
 
 /// Converts `input` (format from its content, or `hint` for raw al/ul/g722) to
@@ -56,6 +58,48 @@ pub fn transcode(
         opts,
         &Limits::default(),
         Output::Stream(out),
+        cancel,
+    )
+}
+
+/// Bytes `[start, start+len)` of the conversion of `input`, identical to that slice
+/// of what [`transcode`] writes to a stream ([`Output::Stream`]).
+///
+/// For wav, alaw and ulaw targets of a source at the output rate that can be
+/// positioned on an exact frame (PCM, float, A-law or µ-law WAV; raw A-law or µ-law)
+/// only the frames the window needs are decoded; everything else is converted from
+/// the start and stopped right after the window (see the `range` module for why).
+/// A window reaching past the end of the conversion is an error
+/// ([`MediaError::Io`], `UnexpectedEof`); on any error the bytes written are incomplete.
+pub fn transcode_range(
+    input: &Path,
+    hint: Option<&str>,
+    opts: &TranscodeOptions,
+    start: u64,
+    len: u64,
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> Result<(), MediaError> {
+    transcode_range_stats(input, hint, opts, start, len, out, cancel).map(|_| ())
+}
+
+/// [`transcode_range`], also saying whether it seeked and how much it decoded.
+pub fn transcode_range_stats(
+    input: &Path,
+    hint: Option<&str>,
+    opts: &TranscodeOptions,
+    start: u64,
+    len: u64,
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> Result<RangeStats, MediaError> {
+    range::run(
+        input,
+        hint,
+        opts,
+        &Limits::default(),
+        (start, len),
+        out,
         cancel,
     )
 }

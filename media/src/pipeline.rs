@@ -100,11 +100,33 @@ pub fn run(
     hint: Option<&str>,
     opts: &TranscodeOptions,
     limits: &Limits,
-    mut out: Output<'_>,
+    out: Output<'_>,
     cancel: &AtomicBool,
 ) -> Result<TranscodeStats, MediaError> {
-    let (input_format, mut src) = decode::open(input, hint, limits)?;
+    let (input_format, src) = decode::open(input, hint, limits)?;
+    convert(input_format, src, opts, out, cancel, Start::default())
+}
 
+/// Where [`convert`] starts, and what else may stop it.
+#[derive(Default)]
+pub(crate) struct Start<'a> {
+    /// The source has been positioned (exactly) at this frame; output starts with
+    /// the encoder's header, if any, followed by the encoding of this frame on.
+    /// Only meaningful for stateless encoders without resampling.
+    pub frame: u64,
+    /// Set when the caller has all the bytes it wants (a range).
+    pub stop: Option<&'a AtomicBool>,
+}
+
+/// decode → mix → resample → encode of an opened source, into `out`.
+pub(crate) fn convert(
+    input_format: AudioFormat,
+    mut src: Box<dyn decode::PcmSource>,
+    opts: &TranscodeOptions,
+    mut out: Output<'_>,
+    cancel: &AtomicBool,
+    from: Start<'_>,
+) -> Result<TranscodeStats, MediaError> {
     // Decode one block before choosing the encoder: it proves the input decodes
     // (nothing is written for corrupt input) and settles the channel count for
     // containers that only state it in the first packet.
@@ -141,7 +163,9 @@ pub fn run(
     let mut mixed = Vec::with_capacity(1 << 16);
     let mut resampled = Vec::with_capacity(1 << 16);
     let mut input_frames = 0u64;
-    let mut output_frames = 0u64;
+    // Counted from the start of the stream, so trimming and padding to the promised
+    // length end where they would for a conversion from the first frame.
+    let mut output_frames = from.frame;
 
     let mut sink = Counting {
         out: &mut out,
@@ -150,6 +174,19 @@ pub fn run(
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
+        }
+        if from.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            // The caller has every byte it wants: what follows would be thrown away.
+            sink.flush()?;
+            return Ok(TranscodeStats {
+                input_format,
+                input_rate: spec.rate,
+                input_channels: spec.channels,
+                input_frames,
+                plan,
+                output_frames: output_frames - from.frame,
+                bytes_written: sink.n,
+            });
         }
         input_frames += (block.len() / src_ch) as u64;
         mixed.clear();
@@ -212,7 +249,7 @@ pub fn run(
         input_channels: spec.channels,
         input_frames,
         plan,
-        output_frames,
+        output_frames: output_frames - from.frame,
         bytes_written,
     })
 }

@@ -77,23 +77,6 @@ impl RawSource {
             done: false,
         })
     }
-
-    /// Starts decoding at `frame` (next issue: ranges of constant-rate copies).
-    /// Exact for G.711, which is stateless; G.722 restarts its predictor, so output
-    /// after a seek differs from a decode from the start.
-    #[allow(dead_code)]
-    pub(crate) fn seek_frame(&mut self, frame: u64) -> Result<(), MediaError> {
-        let (_, per_byte) = match self.codec {
-            Codec::G722(_) => (16_000, 2),
-            _ => (8_000, 1),
-        };
-        self.reader.seek(SeekFrom::Start(frame / per_byte))?;
-        if let Codec::G722(d) = &mut self.codec {
-            **d = g722::Decoder::new();
-        }
-        self.done = false;
-        Ok(())
-    }
 }
 
 impl PcmSource for RawSource {
@@ -126,6 +109,18 @@ impl PcmSource for RawSource {
             Codec::G722(d) => d.decode(data, &mut self.pcm),
         }
         out.extend(self.pcm.iter().map(|&s| f32::from(s) * SCALE));
+        Ok(true)
+    }
+
+    /// Exact for G.711 (one byte a frame, each decoded on its own). G.722 is not
+    /// offered: its ADPCM predictor would restart, so the samples would differ
+    /// from a decode from the start.
+    fn seek_exact(&mut self, frame: u64) -> Result<bool, MediaError> {
+        if matches!(self.codec, Codec::G722(_)) {
+            return Ok(false);
+        }
+        self.reader.seek(SeekFrom::Start(frame))?;
+        self.done = false;
         Ok(true)
     }
 }

@@ -1,0 +1,227 @@
+//! Byte ranges of a conversion without converting what comes before them, where
+//! that gives the same bytes.
+//!
+//! A constant-rate target maps bytes to frames: wav is a 44-byte header then
+//! `channels * 2` bytes a frame, A-law and µ-law one byte a frame. When, in
+//! addition, the encoder is stateless per sample (wav, alaw, ulaw), no resampling
+//! is needed (source rate = output rate) and the source can be positioned on an
+//! exact frame ([`PcmSource::seek_exact`]: PCM/float/G.711 in WAV, raw A-law and
+//! µ-law), the conversion starts at the window's first frame and runs the same
+//! pipeline code from there.
+//!
+//! Everything else converts from the start and stops right after the window,
+//! because starting mid-stream would change the bytes:
+//! - g722 target: its ADPCM encoder's state depends on every earlier sample;
+//! - resampling: rubato's filter state and chunking depend on the earlier input,
+//!   so a mid-stream start is not bit-identical;
+//! - MP3, Ogg, FLAC, MP4 and raw G.722 sources: their decoders carry state across
+//!   packets (overlap, prediction, priming) and their readers do not promise a
+//!   sample-exact seek.
+//! - variable-rate targets have no byte ↔ frame mapping at all.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::decode::{self, PcmSource};
+use crate::encode::{self, WAV_HEADER_LEN};
+use crate::format::AudioFormat;
+use crate::limits::Limits;
+use crate::pipeline::{self, Output, Start, TranscodeOptions};
+use crate::MediaError;
+
+/// How a range was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeStats {
+    /// True when the source was positioned at the window's first frame (the fast
+    /// path); false when it was converted from the start.
+    pub seeked: bool,
+    /// The first source frame decoded.
+    pub first_frame: u64,
+    /// Source frames decoded for this range.
+    pub input_frames: u64,
+    /// Bytes written to the output (the window's length on success).
+    pub bytes_written: u64,
+}
+
+/// Passes bytes `[skip, skip + want)` of what it is given on to `out`, and raises
+/// `stop` once it has them all.
+struct Window<'a> {
+    skip: u64,
+    want: u64,
+    written: u64,
+    out: &'a mut dyn Write,
+    stop: &'a AtomicBool,
+}
+
+impl Write for Window<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut d = data;
+        if self.skip > 0 {
+            let s = usize::try_from(self.skip)
+                .unwrap_or(usize::MAX)
+                .min(d.len());
+            d = &d[s..];
+            self.skip -= s as u64;
+        }
+        let room = usize::try_from(self.want - self.written).unwrap_or(usize::MAX);
+        let take = d.len().min(room);
+        if take > 0 {
+            self.out.write_all(&d[..take])?;
+            self.written += take as u64;
+        }
+        if self.written == self.want {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The first frame whose bytes the window starting at byte `start` needs, or `None`
+/// when this target has no fixed byte ↔ frame mapping with a stateless encoder.
+fn first_frame(format: AudioFormat, channels: u16, start: u64) -> Option<u64> {
+    match format {
+        AudioFormat::Wav => {
+            Some(start.saturating_sub(WAV_HEADER_LEN) / (u64::from(channels.max(1)) * 2))
+        }
+        AudioFormat::Alaw | AudioFormat::Ulaw => Some(start),
+        _ => None,
+    }
+}
+
+/// Bytes of output per frame before `frame` that a seek to it leaves out.
+fn skipped_bytes(format: AudioFormat, channels: u16, frame: u64) -> u64 {
+    match format {
+        AudioFormat::Wav => frame * u64::from(channels) * 2,
+        _ => frame,
+    }
+}
+
+/// Positions `src` for the window starting at byte `start`, if that is exact.
+/// Returns the frame it starts at, or `None` to convert from the start.
+fn try_seek(
+    src: &mut dyn PcmSource,
+    opts: &TranscodeOptions,
+    start: u64,
+) -> Result<Option<u64>, MediaError> {
+    let spec = src.spec();
+    if spec.channels == 0 {
+        return Ok(None);
+    }
+    let plan = encode::plan(opts.format, spec, opts.bitrate_kbps)?;
+    if plan.rate != spec.rate {
+        return Ok(None);
+    }
+    let Some(frame) = first_frame(plan.format, plan.channels, start) else {
+        return Ok(None);
+    };
+    if frame == 0 || spec.frames.is_some_and(|n| frame >= n) {
+        return Ok(None);
+    }
+    Ok(src.seek_exact(frame)?.then_some(frame))
+}
+
+/// See [`crate::transcode_range`].
+pub(crate) fn run(
+    input: &Path,
+    hint: Option<&str>,
+    opts: &TranscodeOptions,
+    limits: &Limits,
+    (start, len): (u64, u64),
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> Result<RangeStats, MediaError> {
+    if len == 0 {
+        return Ok(RangeStats {
+            seeked: false,
+            first_frame: 0,
+            input_frames: 0,
+            bytes_written: 0,
+        });
+    }
+    let (input_format, mut src) = decode::open(input, hint, limits)?;
+    if let Some(frame) = try_seek(&mut *src, opts, start)? {
+        let stop = AtomicBool::new(false);
+        let skip = start - skipped_bytes(opts.format, src.spec().channels.max(1), frame);
+        let mut w = Window {
+            skip,
+            want: len,
+            written: 0,
+            out: &mut *out,
+            stop: &stop,
+        };
+        let from = Start {
+            frame,
+            stop: Some(&stop),
+        };
+        let r = pipeline::convert(
+            input_format,
+            src,
+            opts,
+            Output::Stream(&mut w),
+            cancel,
+            from,
+        );
+        let written = w.written;
+        match finish(r, written, len, true, frame) {
+            // Nothing written yet (e.g. a WAV shorter than its header says, so the seek
+            // lands past the audio, where a whole conversion pads with silence): the
+            // conversion from the start knows what to do.
+            Err(e) if written == 0 && !matches!(e, MediaError::Cancelled) => {}
+            other => return other,
+        }
+        src = decode::open(input, hint, limits)?.1;
+    }
+    let stop = AtomicBool::new(false);
+    let mut w = Window {
+        skip: start,
+        want: len,
+        written: 0,
+        out,
+        stop: &stop,
+    };
+    let from = Start {
+        frame: 0,
+        stop: Some(&stop),
+    };
+    let r = pipeline::convert(
+        input_format,
+        src,
+        opts,
+        Output::Stream(&mut w),
+        cancel,
+        from,
+    );
+    let written = w.written;
+    finish(r, written, len, false, 0)
+}
+
+/// A conversion that ended short of the window did not produce the range.
+fn finish(
+    r: Result<pipeline::TranscodeStats, MediaError>,
+    written: u64,
+    len: u64,
+    seeked: bool,
+    first_frame: u64,
+) -> Result<RangeStats, MediaError> {
+    let input_frames = match r {
+        Ok(s) => s.input_frames,
+        Err(e) => return Err(e),
+    };
+    if written < len {
+        return Err(MediaError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the conversion ended before the end of the range",
+        )));
+    }
+    Ok(RangeStats {
+        seeked,
+        first_frame,
+        input_frames,
+        bytes_written: written,
+    })
+}
