@@ -9,9 +9,8 @@ pub mod conversion;
 pub mod variant;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -253,44 +252,15 @@ impl Transcoder {
     }
 }
 
-/// Collects bytes `[start, start+len)` of a conversion's output and stops it right after.
-struct Window {
-    skip: u64,
-    want: usize,
-    out: Vec<u8>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Write for Window {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let mut d = data;
-        if self.skip > 0 {
-            let s = (self.skip as usize).min(d.len());
-            d = &d[s..];
-            self.skip -= s as u64;
-        }
-        let room = self.want - self.out.len();
-        self.out.extend_from_slice(&d[..d.len().min(room)]);
-        if self.out.len() == self.want {
-            self.stop.store(true, Ordering::Release);
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// Bytes `[start, start + len)` of the conversion, from the media layer, which converts only
+/// what the window needs where that gives the same bytes (see `mediastore_media::transcode_range`).
 fn convert_range(source: &Path, hint: &str, opts: &TranscodeOptions, start: u64, len: u64) -> Result<Bytes, Error> {
     let want = usize::try_from(len).map_err(|_| std::io::Error::other("range too large"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut w = Window { skip: start, want, out: Vec::with_capacity(want), stop: Arc::clone(&stop) };
-    match mediastore_media::transcode(source, Some(hint), opts, &mut w, &stop) {
-        Ok(_) | Err(MediaError::Cancelled) if w.out.len() == want => Ok(Bytes::from(w.out)),
-        Ok(_) | Err(MediaError::Cancelled) => Err(std::io::Error::other("conversion ended before the range").into()),
-        Err(e) => Err(media_error(e)),
-    }
+    let mut out = Vec::with_capacity(want);
+    // Nobody cancels a range: it is short and its caller waits for all of it.
+    let cancel = AtomicBool::new(false);
+    mediastore_media::transcode_range(source, Some(hint), opts, start, len, &mut out, &cancel).map_err(media_error)?;
+    Ok(Bytes::from(out))
 }
 
 /// Media errors of a stored file: the file is ours, so a failure here is a server fault unless
