@@ -14,7 +14,9 @@ W="$ROOT/target/bench-media"
 mkdir -p "$W"
 cd "$ROOT"
 
-if [[ -x target/release/mediastore ]] && target/release/mediastore transcode --help >/dev/null 2>&1; then
+# OURS=example forces the media crate's example (always built from the current tree;
+# target/release/mediastore may be stale).
+if [[ "${OURS:-}" != example ]] && [[ -x target/release/mediastore ]] && target/release/mediastore transcode --help >/dev/null 2>&1; then
   OURS="target/release/mediastore transcode"
 else
   cargo build -q --release -p mediastore-media --example transcode

@@ -80,8 +80,8 @@ impl FlacEncoder {
         c.stereo_coding.use_rightside = false;
         // Fixed predictors only (like `flac -2`): flacenc's LPC search leans on f64
         // `mul_add`, which without an FMA target feature is a libm call per
-        // operation and made us 4x slower than ffmpeg; fixed-only is 1.2x faster
-        // than ffmpeg at ~14% larger files on music (speech loses less).
+        // operation and made us 4-5x slower than ffmpeg; fixed-only runs at ~1.2x
+        // ffmpeg's time with ~14% larger files on music (speech loses less).
         c.subframe_coding.qlpc.lpc_order = 8;
         c.subframe_coding.use_lpc = false;
         let cfg = c.into_verified().map_err(|(_, e)| flac_err(e))?;
