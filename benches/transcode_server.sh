@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Transcoding through the server (release build), 10-minute 16 kHz mono recordings:
 #  - time to first byte of wav → mp3 and wav → g722 (target < 100 ms)
-#  - a Range at minute 9 of wav → alaw on the first request (target < 50 ms)
+#  - a Range at minute 9 of wav → alaw on the first request (target < 50 ms), from the 16 kHz
+#    source (resampled: converted from the start, stopping after the range) and from an 8 kHz
+#    one (same rate: the conversion seeks to the range)
 #  - a cached copy against its first conversion (target ≥ 5× faster)
 #  - peak RSS with 8 conversions of 10-minute files at once (target < 150 MiB)
 # Each timing is the median of 5 runs (a fresh file per run where "first request" matters).
@@ -20,10 +22,11 @@ base=$(sed -n 's/^mediastore listening on //p' "$work/out")
 token=$(curl -s -X POST "$base/v1/customers" -H "Authorization: Bearer $admin" \
   -d '{"name":"bench","max_containers":2}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
-# 10 minutes of speech-like audio (tones with a syllable envelope and noise), 16 kHz mono.
-python3 - "$work/rec.wav" <<'PY'
+# 10 minutes of speech-like audio (tones with a syllable envelope and noise), 16 kHz and 8 kHz mono.
+for rate in 16000 8000; do
+python3 - "$work/rec$rate.wav" "$rate" <<'PY'
 import math, random, struct, sys, wave
-rate, secs = 16000, 600
+rate, secs = int(sys.argv[2]), 600
 random.seed(1)
 with wave.open(sys.argv[1], "wb") as w:
     w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate)
@@ -36,10 +39,12 @@ with wave.open(sys.argv[1], "wb") as w:
         frames += struct.pack("<h", int(s * 12000))
     w.writeframes(bytes(frames))
 PY
+done
+cp "$work/rec16000.wav" "$work/rec.wav"
 
 upload() {
   curl -s -X POST "$base/v1/files?name=rec$1.wav&publish=file_sid" -H "Authorization: Bearer $token" \
-    -H 'Content-Type: application/octet-stream' -T "$work/rec.wav" \
+    -H 'Content-Type: application/octet-stream' -T "${2:-$work/rec.wav}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["publish_uri"])'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -58,7 +63,12 @@ for i in 1 2 3 4 5; do
   # Minute 9 of the alaw copy: 8000 bytes per second.
   curl -s -o /dev/null -w '%{time_total}\n' -H "Range: bytes=$((540 * 8000))-$((540 * 8000 + 65535))" "$uri?f=alaw"
 done | median >"$work/range"
-echo "Range at minute 9, wav → alaw, first request: $(ms "$(cat "$work/range")") ms"
+echo "Range at minute 9, 16 kHz wav → alaw (resampled, from the start), first request: $(ms "$(cat "$work/range")") ms"
+for i in 1 2 3 4 5; do
+  uri=$(upload "al8k$i" "$work/rec8000.wav")
+  curl -s -o /dev/null -w '%{time_total}\n' -H "Range: bytes=$((540 * 8000))-$((540 * 8000 + 65535))" "$uri?f=alaw"
+done | median >"$work/range8k"
+echo "Range at minute 9, 8 kHz wav → alaw (same rate, seeks), first request: $(ms "$(cat "$work/range8k")") ms"
 
 first=(); cached=()
 for i in 1 2 3 4 5; do
