@@ -25,11 +25,27 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn run(n: i64) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let args = Args::parse_from(["bench", "--data-dir", data, "--admin-token", "bench-admin-token-0123456789"]);
-    let state = mediastore::app::build(Config::from_args(args.serve).unwrap(), "http://bench".into()).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{data}/meta.db")).await.unwrap();
+    let args = Args::parse_from([
+        "bench",
+        "--data-dir",
+        data,
+        "--admin-token",
+        "bench-admin-token-0123456789",
+    ]);
+    let state = mediastore::app::build(
+        Config::from_args(args.serve).unwrap(),
+        "http://bench".into(),
+    )
+    .await
+    .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{data}/meta.db"))
+        .await
+        .unwrap();
     let now = Timestamp::now().millis();
-    let (cust, cont) = ("c0000000-0000-4000-8000-000000000000", "k0000000-0000-4000-8000-000000000000");
+    let (cust, cont) = (
+        "c0000000-0000-4000-8000-000000000000",
+        "k0000000-0000-4000-8000-000000000000",
+    );
     sqlx::query("INSERT INTO customers (id, name, quota_bytes, max_containers, container_count, date_created, date_modified) VALUES (?, 'bench', ?, 2, 1, ?, ?)")
         .bind(cust).bind(i64::MAX / 4).bind(now).bind(now).execute(&pool).await.unwrap();
     sqlx::query("INSERT INTO containers (sid, customer_id, quota_bytes, threshold_action, threshold_files, threshold_files_target, date_created, date_modified) VALUES (?, ?, ?, 'no_action', ?, ?, ?, ?)")
@@ -62,12 +78,21 @@ async fn run(n: i64) {
         query_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(got.len(), 100);
     }
-    sqlx::query("UPDATE containers SET threshold_action = 'delete_lru' WHERE sid = ?").bind(cont).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE containers SET threshold_action = 'delete_lru' WHERE sid = ?")
+        .bind(cont)
+        .execute(&pool)
+        .await
+        .unwrap();
     let t = Instant::now();
-    let (_, evicted) = mediastore::jobs::cleanup_once(&state, Timestamp::now()).await.unwrap();
+    let (_, evicted) = mediastore::jobs::cleanup_once(&state, Timestamp::now())
+        .await
+        .unwrap();
     let cleanup_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(evicted, 100);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM files").fetch_one(&pool).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM files")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(left, n - 100);
     println!(
         "{n:>7} files (filled in {filled:.1} s): LRU query for 100 files median {:.3} ms; cleanup pass deleting 100 files {cleanup_ms:.1} ms ({:.2} ms per file); plan: {}",

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::TcpSocket;
 
 use crate::config::Config;
 use crate::domain::signing::LinkSigner;
@@ -116,20 +118,95 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     })
 }
 
+/// A listening socket on `addr` that other threads may also bind (`SO_REUSEPORT`), so the kernel
+/// spreads connections over them.
+fn reusable_socket(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
 /// Runs `mediastore serve` until SIGINT or SIGTERM, then finishes in-flight requests.
+///
+/// HTTP is served thread-per-core, as nginx does: one single-threaded runtime per CPU, each
+/// accepting on its own `SO_REUSEPORT` socket, so a request never costs a wake-up of another
+/// thread. Blocking and codec work still goes to each runtime's blocking pool. This (control)
+/// runtime starts them, runs the cleanup, and waits for the signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let first = reusable_socket(config.listen)?;
+    let addr = first.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let threads = config.http_threads;
     let state = build(config, public_url).await?;
     let cleanup = tokio::spawn(crate::jobs::cleanup_loop(state.clone()));
     let app = crate::http::routes::router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let mut sockets = vec![first];
+    for _ in 1..threads {
+        sockets.push(reusable_socket(addr)?);
+    }
+    let mut handles = Vec::with_capacity(threads);
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let (app, mut stop, ready) = (app.clone(), stop_rx.clone(), ready_tx.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("mediastore-http-{i}"))
+            .spawn(move || -> anyhow::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let listener = match socket.listen(1024) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready.send(Err(std::io::Error::new(e.kind(), e.to_string())));
+                            return Err(e.into());
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await?;
+                    Ok(())
+                })
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    // Announce the address only once every thread listens.
+    for _ in 0..threads {
+        ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("an HTTP thread died at start"))??;
+    }
     println!("mediastore listening on http://{addr}");
-    tracing::info!(%addr, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    tracing::info!(%addr, threads, "listening");
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let joined = tokio::task::spawn_blocking(move || {
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    })
+    .await?;
     cleanup.abort();
+    for result in joined {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP thread failed"),
+            Err(_) => tracing::error!("HTTP thread panicked"),
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

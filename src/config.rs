@@ -18,9 +18,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?} (use B, kB, KiB, MB, MiB, GB, GiB)")),
+        _ => {
+            return Err(format!(
+                "invalid size unit in {s:?} (use B, kB, KiB, MB, MiB, GB, GiB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -63,6 +68,9 @@ pub struct ServeArgs {
     /// Conversions running at once [default: the number of CPUs].
     #[arg(long, env = "MEDIASTORE_TRANSCODE_WORKERS")]
     pub transcode_workers: Option<usize>,
+    /// Threads serving HTTP, each with its own event loop [default: the number of CPUs].
+    #[arg(long, env = "MEDIASTORE_HTTP_THREADS")]
+    pub http_threads: Option<usize>,
     /// Testing aid: enables `POST /v1/admin/clock` to move the server's clock forward.
     #[arg(long, env = "MEDIASTORE_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
@@ -82,6 +90,7 @@ pub struct Config {
     pub transcode_cache_bytes: u64,
     pub max_file_size: u64,
     pub transcode_workers: usize,
+    pub http_threads: usize,
     pub test_clock: bool,
 }
 
@@ -125,6 +134,7 @@ impl Config {
             transcode_cache_bytes: a.transcode_cache,
             max_file_size: a.max_file_size,
             transcode_workers: a.transcode_workers.unwrap_or(cpus).max(1),
+            http_threads: a.http_threads.unwrap_or(cpus).clamp(1, 256),
             test_clock: a.test_clock,
         })
     }

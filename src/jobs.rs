@@ -33,14 +33,21 @@ pub async fn reconcile(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> anyhow::R
     }
     meta.recompute_totals().await?;
     if orphans > 0 {
-        tracing::warn!(orphans, "removed bytes without metadata (interrupted uploads or deletes)");
+        tracing::warn!(
+            orphans,
+            "removed bytes without metadata (interrupted uploads or deletes)"
+        );
     }
     Ok(())
 }
 
 /// Deletes a file's metadata (and totals) first, then its bytes: a crash in between leaves only
 /// orphan bytes, which `reconcile` removes at the next start.
-pub async fn delete_file(state: &AppState, customer_id: Option<&str>, sid: &str) -> crate::error::Result<bool> {
+pub async fn delete_file(
+    state: &AppState,
+    customer_id: Option<&str>,
+    sid: &str,
+) -> crate::error::Result<bool> {
     match state.meta.delete_file(customer_id, sid).await? {
         Some(file) => {
             crate::http::publish::invalidate(state, sid);
@@ -67,7 +74,10 @@ pub async fn cleanup_loop(state: AppState) {
 }
 
 /// One cleanup pass: expired files, then containers over a `delete_lru` threshold.
-pub async fn cleanup_once(state: &AppState, now: Timestamp) -> Result<(usize, usize), crate::error::Error> {
+pub async fn cleanup_once(
+    state: &AppState,
+    now: Timestamp,
+) -> Result<(usize, usize), crate::error::Error> {
     let mut expired = 0;
     loop {
         let batch = state.meta.expired_files(now, BATCH).await?;
@@ -91,7 +101,11 @@ pub async fn cleanup_once(state: &AppState, now: Timestamp) -> Result<(usize, us
 }
 
 /// Deletes the least recently accessed included files of a container until its targets hold.
-async fn evict_lru(state: &AppState, customer_id: &str, container_sid: &str) -> Result<usize, crate::error::Error> {
+async fn evict_lru(
+    state: &AppState,
+    customer_id: &str,
+    container_sid: &str,
+) -> Result<usize, crate::error::Error> {
     let mut evicted = 0;
     loop {
         let Some(c) = state.meta.container(customer_id, container_sid).await? else {

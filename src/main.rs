@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use mediastore::config::{Config, ServeArgs};
 
 #[derive(Parser)]
-#[command(name = "mediastore", version, about = "Storage and transcoding server for voice and media platforms")]
+#[command(
+    name = "mediastore",
+    version,
+    about = "Storage and transcoding server for voice and media platforms"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +60,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let rt = match tokio::runtime::Runtime::new() {
+            // The control runtime: start-up, cleanup, signals. HTTP has its own threads (app::serve).
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("mediastore-control")
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("mediastore: cannot start the runtime: {e}");
@@ -71,14 +81,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Transcode { input, output, format, bitrate } => {
-            match mediastore_media::transcode_file(&input, &output, format.as_deref(), bitrate) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("mediastore: {}: {e}", input.display());
-                    ExitCode::FAILURE
-                }
+        Command::Transcode {
+            input,
+            output,
+            format,
+            bitrate,
+        } => match mediastore_media::transcode_file(&input, &output, format.as_deref(), bitrate) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mediastore: {}: {e}", input.display());
+                ExitCode::FAILURE
             }
-        }
+        },
     }
 }

@@ -17,8 +17,18 @@ async fn healthz_answers_ok() {
 #[tokio::test]
 async fn calls_without_a_valid_token_answer_401() {
     let s = Server::start().await;
-    for (method, path) in [(Method::GET, "/v1/account"), (Method::GET, "/v1/files"), (Method::POST, "/v1/containers"), (Method::POST, "/v1/customers")] {
-        let r = s.client.request(method.clone(), s.url(path)).send().await.unwrap();
+    for (method, path) in [
+        (Method::GET, "/v1/account"),
+        (Method::GET, "/v1/files"),
+        (Method::POST, "/v1/containers"),
+        (Method::POST, "/v1/customers"),
+    ] {
+        let r = s
+            .client
+            .request(method.clone(), s.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{method} {path} without token");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["status"], 401);
@@ -28,27 +38,63 @@ async fn calls_without_a_valid_token_answer_401() {
     let c = s.acme().await;
     // Admin and customer tokens are not interchangeable.
     assert_eq!(s.call(Method::GET, "/v1/account", ADMIN, None).await.0, 401);
-    assert_eq!(s.call(Method::POST, "/v1/customers", &c.token, Some(json!({"name": "x"}))).await.0, 401);
+    assert_eq!(
+        s.call(
+            Method::POST,
+            "/v1/customers",
+            &c.token,
+            Some(json!({"name": "x"}))
+        )
+        .await
+        .0,
+        401
+    );
 }
 
 #[tokio::test]
 async fn admin_creates_customers_and_further_tokens() {
     let s = Server::start().await;
-    let c = s.customer(json!({"name": "acme", "quota_bytes": 5000, "max_containers": 3})).await;
-    let (st, body) = s.call(Method::GET, &format!("/v1/customers/{}", c.id), ADMIN, None).await;
+    let c = s
+        .customer(json!({"name": "acme", "quota_bytes": 5000, "max_containers": 3}))
+        .await;
+    let (st, body) = s
+        .call(Method::GET, &format!("/v1/customers/{}", c.id), ADMIN, None)
+        .await;
     assert_eq!(st, 200);
     assert_eq!(body["quota_bytes"], 5000);
     assert_eq!(body["max_containers"], 3);
-    let (st, body) = s.call(Method::POST, &format!("/v1/customers/{}/tokens", c.id), ADMIN, None).await;
+    let (st, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/customers/{}/tokens", c.id),
+            ADMIN,
+            None,
+        )
+        .await;
     assert_eq!(st, 201);
     let second = body["token"].as_str().unwrap();
     let (st, acct) = s.call(Method::GET, "/v1/account", second, None).await;
     assert_eq!(st, 200);
     assert_eq!(acct["customer_id"], c.id.as_str());
-    assert_eq!(s.call(Method::GET, "/v1/customers/nope", ADMIN, None).await.0, 404);
-    assert_eq!(s.call(Method::POST, "/v1/customers/nope/tokens", ADMIN, None).await.0, 404);
-    let (st, body) = s.call(Method::POST, "/v1/customers", ADMIN, Some(json!({}))).await;
-    assert_eq!((st, body["errors"][0]["field"].as_str()), (400, Some("name")));
+    assert_eq!(
+        s.call(Method::GET, "/v1/customers/nope", ADMIN, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.call(Method::POST, "/v1/customers/nope/tokens", ADMIN, None)
+            .await
+            .0,
+        404
+    );
+    let (st, body) = s
+        .call(Method::POST, "/v1/customers", ADMIN, Some(json!({})))
+        .await;
+    assert_eq!(
+        (st, body["errors"][0]["field"].as_str()),
+        (400, Some("name"))
+    );
 }
 
 #[tokio::test]
@@ -60,26 +106,41 @@ async fn account_shows_defaults_and_exact_totals() {
     assert_eq!(acct["total_file_count"], 0);
     assert_eq!(acct["total_file_size"], 0);
     assert_eq!(acct["container_count"], 0);
-    s.upload_raw(&c.token, &[("name", "a.bin")], vec![1; 1000]).await;
-    s.upload_raw(&c.token, &[("name", "b.bin")], vec![2; 234]).await;
+    s.upload_raw(&c.token, &[("name", "a.bin")], vec![1; 1000])
+        .await;
+    s.upload_raw(&c.token, &[("name", "b.bin")], vec![2; 234])
+        .await;
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["total_file_count"], 2);
     assert_eq!(acct["total_file_size"], 1234);
-    assert_eq!(acct["container_count"], 1, "the default container was made on first upload");
+    assert_eq!(
+        acct["container_count"], 1,
+        "the default container was made on first upload"
+    );
 }
 
 #[tokio::test]
 async fn containers_have_defaults_and_a_limit_of_two() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (st, one) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({}))).await;
+    let (st, one) = s
+        .call(Method::POST, "/v1/containers", &c.token, Some(json!({})))
+        .await;
     assert_eq!(st, 201);
     assert_eq!(one["quota_bytes"], 1073741824);
     assert_eq!(one["quota_files"], Value::Null);
     assert_eq!(one["threshold_action"], "no_action");
     assert_eq!(one["total_bytes"], 0);
-    assert_eq!(s.call(Method::POST, "/v1/containers", &c.token, None).await.0, 201, "an empty body is {{}}");
-    let (st, err) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({}))).await;
+    assert_eq!(
+        s.call(Method::POST, "/v1/containers", &c.token, None)
+            .await
+            .0,
+        201,
+        "an empty body is {{}}"
+    );
+    let (st, err) = s
+        .call(Method::POST, "/v1/containers", &c.token, Some(json!({})))
+        .await;
     assert_eq!(st, 422);
     assert_eq!(err["message"], "object validation error");
     assert_eq!(err["errors"][0]["field"], "max_containers");
@@ -90,26 +151,59 @@ async fn containers_have_defaults_and_a_limit_of_two() {
 #[tokio::test]
 async fn container_quota_may_rise_only_to_the_customer_quota() {
     let s = Server::start().await;
-    let c = s.customer(json!({"name": "small", "quota_bytes": 5_000_000})).await;
-    let (_, cont) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({}))).await;
-    assert_eq!(cont["quota_bytes"], 5_000_000, "default quota is capped by the customer's");
+    let c = s
+        .customer(json!({"name": "small", "quota_bytes": 5_000_000}))
+        .await;
+    let (_, cont) = s
+        .call(Method::POST, "/v1/containers", &c.token, Some(json!({})))
+        .await;
+    assert_eq!(
+        cont["quota_bytes"], 5_000_000,
+        "default quota is capped by the customer's"
+    );
     let path = format!("/v1/containers/{}", cont["container_sid"].as_str().unwrap());
-    let (st, body) = s.call(Method::PATCH, &path, &c.token, Some(json!({"quota_bytes": 4_000_000, "quota_files": 10}))).await;
+    let (st, body) = s
+        .call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"quota_bytes": 4_000_000, "quota_files": 10})),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(body["quota_bytes"], 4_000_000);
     assert_eq!(body["quota_files"], 10);
-    let (st, body) = s.call(Method::PATCH, &path, &c.token, Some(json!({"quota_bytes": 6_000_000}))).await;
+    let (st, body) = s
+        .call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"quota_bytes": 6_000_000})),
+        )
+        .await;
     assert_eq!(st, 422);
     assert_eq!(body["errors"][0]["field"], "quota_bytes");
-    let (st, body) = s.call(Method::PATCH, &path, &c.token, Some(json!({"quota_bytes": "lots"}))).await;
-    assert_eq!((st, body["errors"][0]["field"].as_str()), (400, Some("quota_bytes")));
+    let (st, body) = s
+        .call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"quota_bytes": "lots"})),
+        )
+        .await;
+    assert_eq!(
+        (st, body["errors"][0]["field"].as_str()),
+        (400, Some("quota_bytes"))
+    );
 }
 
 #[tokio::test]
 async fn container_with_files_cannot_be_deleted() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, f) = s.upload_raw(&c.token, &[("name", "a.bin")], vec![1; 10]).await;
+    let (_, f) = s
+        .upload_raw(&c.token, &[("name", "a.bin")], vec![1; 10])
+        .await;
     let cpath = format!("/v1/containers/{}", f["container_sid"].as_str().unwrap());
     assert_eq!(s.call(Method::DELETE, &cpath, &c.token, None).await.0, 409);
     let fpath = format!("/v1/files/{}", f["file_sid"].as_str().unwrap());
@@ -125,18 +219,55 @@ async fn another_customers_objects_answer_exactly_like_missing_ones() {
     let s = Server::start().await;
     let a = s.acme().await;
     let b = s.customer(json!({"name": "other"})).await;
-    let (_, f) = s.upload_raw(&a.token, &[("name", "secret.bin")], vec![7; 100]).await;
+    let (_, f) = s
+        .upload_raw(&a.token, &[("name", "secret.bin")], vec![7; 100])
+        .await;
     let fsid = f["file_sid"].as_str().unwrap();
     let csid = f["container_sid"].as_str().unwrap();
     let missing = "00000000-0000-4000-8000-000000000000";
     let cases: Vec<(Method, String, String, Option<Value>)> = vec![
-        (Method::GET, format!("/v1/files/{fsid}"), format!("/v1/files/{missing}"), None),
-        (Method::PATCH, format!("/v1/files/{fsid}"), format!("/v1/files/{missing}"), Some(json!({"tag": "x"}))),
-        (Method::DELETE, format!("/v1/files/{fsid}"), format!("/v1/files/{missing}"), None),
-        (Method::GET, format!("/v1/files/{fsid}/data"), format!("/v1/files/{missing}/data"), None),
-        (Method::GET, format!("/v1/containers/{csid}"), format!("/v1/containers/{missing}"), None),
-        (Method::PATCH, format!("/v1/containers/{csid}"), format!("/v1/containers/{missing}"), Some(json!({"quota_files": 1}))),
-        (Method::DELETE, format!("/v1/containers/{csid}"), format!("/v1/containers/{missing}"), None),
+        (
+            Method::GET,
+            format!("/v1/files/{fsid}"),
+            format!("/v1/files/{missing}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/files/{fsid}"),
+            format!("/v1/files/{missing}"),
+            Some(json!({"tag": "x"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/files/{fsid}"),
+            format!("/v1/files/{missing}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/files/{fsid}/data"),
+            format!("/v1/files/{missing}/data"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/containers/{csid}"),
+            format!("/v1/containers/{missing}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/containers/{csid}"),
+            format!("/v1/containers/{missing}"),
+            Some(json!({"quota_files": 1})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/containers/{csid}"),
+            format!("/v1/containers/{missing}"),
+            None,
+        ),
     ];
     for (m, theirs, absent, body) in cases {
         let got = s.call(m.clone(), &theirs, &b.token, body.clone()).await;
@@ -145,17 +276,31 @@ async fn another_customers_objects_answer_exactly_like_missing_ones() {
         assert_eq!(got.0, 404, "{m} {theirs}");
     }
     // Uploading into someone else's container is refused the same way.
-    let (st, _) = s.upload_raw(&b.token, &[("container_sid", csid)], vec![1]).await;
+    let (st, _) = s
+        .upload_raw(&b.token, &[("container_sid", csid)], vec![1])
+        .await;
     assert_eq!(st, 404);
     // Lists never show them.
     let (_, list) = s.call(Method::GET, "/v1/files", &b.token, None).await;
     assert_eq!(list["pagination"]["total_records"], 0);
-    let (_, list) = s.call(Method::GET, &format!("/v1/files?container_sid={csid}"), &b.token, None).await;
+    let (_, list) = s
+        .call(
+            Method::GET,
+            &format!("/v1/files?container_sid={csid}"),
+            &b.token,
+            None,
+        )
+        .await;
     assert_eq!(list["pagination"]["total_records"], 0);
     let (_, list) = s.call(Method::GET, "/v1/containers", &b.token, None).await;
     assert_eq!(list["pagination"]["total_records"], 0);
     // And A's file is untouched.
-    assert_eq!(s.call(Method::GET, &format!("/v1/files/{fsid}"), &a.token, None).await.0, 200);
+    assert_eq!(
+        s.call(Method::GET, &format!("/v1/files/{fsid}"), &a.token, None)
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test]
@@ -168,28 +313,69 @@ async fn file_list_pages_and_filters() {
         let owner = format!("agent-{}", i % 2);
         let name = format!("f{i}.bin");
         let (st, _) = s
-            .upload_raw(&c.token, &[("name", &name), ("tag", tag), ("reference_type", rt), ("reference_id", "call-1"), ("owner_id", &owner)], vec![i as u8; 10])
+            .upload_raw(
+                &c.token,
+                &[
+                    ("name", &name),
+                    ("tag", tag),
+                    ("reference_type", rt),
+                    ("reference_id", "call-1"),
+                    ("owner_id", &owner),
+                ],
+                vec![i as u8; 10],
+            )
             .await;
         assert_eq!(st, 201);
     }
     let total = |v: &Value| v["pagination"]["total_records"].as_i64().unwrap();
-    let (_, all) = s.call(Method::GET, "/v1/files?limit=2&page=2", &c.token, None).await;
+    let (_, all) = s
+        .call(Method::GET, "/v1/files?limit=2&page=2", &c.token, None)
+        .await;
     assert_eq!(total(&all), 5);
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
     assert_eq!(all["pagination"]["page"], 2);
     assert_eq!(all["pagination"]["limit"], 2);
-    let (_, last) = s.call(Method::GET, "/v1/files?limit=2&page=3", &c.token, None).await;
+    let (_, last) = s
+        .call(Method::GET, "/v1/files?limit=2&page=3", &c.token, None)
+        .await;
     assert_eq!(last["items"].as_array().unwrap().len(), 1);
-    for (q, n) in [("tag=even", 3), ("tag=odd", 2), ("reference_type=voicemail", 1), ("reference_id=call-1", 5), ("owner_id=agent-1", 2), ("name=f3.bin", 1), ("name=nope", 0)] {
-        let (st, v) = s.call(Method::GET, &format!("/v1/files?{q}"), &c.token, None).await;
+    for (q, n) in [
+        ("tag=even", 3),
+        ("tag=odd", 2),
+        ("reference_type=voicemail", 1),
+        ("reference_id=call-1", 5),
+        ("owner_id=agent-1", 2),
+        ("name=f3.bin", 1),
+        ("name=nope", 0),
+    ] {
+        let (st, v) = s
+            .call(Method::GET, &format!("/v1/files?{q}"), &c.token, None)
+            .await;
         assert_eq!(st, 200);
         assert_eq!(total(&v), n, "{q}");
     }
     let csid = all["items"][0]["container_sid"].as_str().unwrap();
-    let (_, v) = s.call(Method::GET, &format!("/v1/files?container_sid={csid}"), &c.token, None).await;
+    let (_, v) = s
+        .call(
+            Method::GET,
+            &format!("/v1/files?container_sid={csid}"),
+            &c.token,
+            None,
+        )
+        .await;
     assert_eq!(total(&v), 5);
-    for bad in ["page=0", "page=-1", "page=x", "limit=0", "limit=101", "limit=abc", "colour=red"] {
-        let (st, v) = s.call(Method::GET, &format!("/v1/files?{bad}"), &c.token, None).await;
+    for bad in [
+        "page=0",
+        "page=-1",
+        "page=x",
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "colour=red",
+    ] {
+        let (st, v) = s
+            .call(Method::GET, &format!("/v1/files?{bad}"), &c.token, None)
+            .await;
         assert_eq!(st, 400, "{bad}");
         assert!(v["errors"][0]["field"].is_string(), "{bad}: {v}");
     }
@@ -199,7 +385,9 @@ async fn file_list_pages_and_filters() {
 async fn bad_input_gets_a_400_naming_the_field_never_a_500() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, f) = s.upload_raw(&c.token, &[("name", "a.bin")], vec![1; 10]).await;
+    let (_, f) = s
+        .upload_raw(&c.token, &[("name", "a.bin")], vec![1; 10])
+        .await;
     let fpath = format!("/v1/files/{}", f["file_sid"].as_str().unwrap());
     let cases = [
         (json!({"name": ""}), "name"),
@@ -213,7 +401,10 @@ async fn bad_input_gets_a_400_naming_the_field_never_a_500() {
         (json!({"publish": "everyone"}), "publish"),
         (json!({"reference_type": "fax"}), "reference_type"),
         (json!({"integer_key_1": 1e30}), "integer_key_1"),
-        (json!({"integer_key_1": 18446744073709551615u64}), "integer_key_1"),
+        (
+            json!({"integer_key_1": 18446744073709551615u64}),
+            "integer_key_1",
+        ),
         (json!({"threshold_include": "maybe"}), "threshold_include"),
         (json!({"size": 5}), "size"),
         (json!({"bogus": 1}), "bogus"),
@@ -222,28 +413,55 @@ async fn bad_input_gets_a_400_naming_the_field_never_a_500() {
         (json!({"mime_type": "text/plain\r\nX-Evil: 1"}), "mime_type"),
     ];
     for (body, field) in cases {
-        let (st, v) = s.call(Method::PATCH, &fpath, &c.token, Some(body.clone())).await;
+        let (st, v) = s
+            .call(Method::PATCH, &fpath, &c.token, Some(body.clone()))
+            .await;
         assert_eq!(st, 400, "{body}");
         assert_eq!(v["errors"][0]["field"], field, "{body}: {v}");
         assert_eq!(v["status"], 400);
     }
     for raw in ["{", "[1,2]", "\"str\"", "nul"] {
-        let r = s.client.patch(s.url(&fpath)).bearer_auth(&c.token).body(raw).send().await.unwrap();
+        let r = s
+            .client
+            .patch(s.url(&fpath))
+            .bearer_auth(&c.token)
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{raw}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["errors"][0]["field"], "body");
     }
-    let r = s.client.patch(s.url(&fpath)).bearer_auth(&c.token).body(vec![0xff, 0xfe, 0x00]).send().await.unwrap();
+    let r = s
+        .client
+        .patch(s.url(&fpath))
+        .bearer_auth(&c.token)
+        .body(vec![0xff, 0xfe, 0x00])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     // Upload fields are checked too, before anything is stored.
-    for (q, field) in [("desired_bitrate", "desired_bitrate"), ("desired_format", "desired_format"), ("expires_at", "expires_at")] {
+    for (q, field) in [
+        ("desired_bitrate", "desired_bitrate"),
+        ("desired_format", "desired_format"),
+        ("expires_at", "expires_at"),
+    ] {
         let (st, v) = s.upload_raw(&c.token, &[(q, "33")], vec![1; 5]).await;
         assert_eq!((st, v["errors"][0]["field"].as_str()), (400, Some(field)));
     }
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["total_file_count"], 1);
     // A name that is not UTF-8 is decoded lossily, not refused with a 500.
-    let r = s.client.post(format!("{}/v1/files?name=%FF%FEx.bin", s.base)).bearer_auth(&c.token).body(vec![1u8; 3]).send().await.unwrap();
+    let r = s
+        .client
+        .post(format!("{}/v1/files?name=%FF%FEx.bin", s.base))
+        .bearer_auth(&c.token)
+        .body(vec![1u8; 3])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     // An empty PATCH changes nothing and succeeds.
     assert_eq!(s.call(Method::PATCH, &fpath, &c.token, None).await.0, 200);
@@ -271,38 +489,87 @@ async fn file_fields_round_trip_and_patch() {
     assert_eq!(f["owner_id"], "agent-7");
     assert_eq!(f["reference_type"], "greeting");
     assert_eq!(f["file_access_name"], "welcome-message");
-    assert!(f["publish_uri"].as_str().unwrap().ends_with("/f/welcome-message"));
+    assert!(f["publish_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("/f/welcome-message"));
     assert_eq!(f["threshold_include"], false);
     assert_eq!(f["unique"], true);
     assert_eq!(f["integer_key_1"], 5);
     assert!(f["expires_at"].is_string());
     assert!(f["uri_download"].as_str().unwrap().contains("/download/"));
     let path = format!("/v1/files/{}", f["file_sid"].as_str().unwrap());
-    let (st, p) = s.call(Method::PATCH, &path, &c.token, Some(json!({"tag": null, "publish": "file_sid", "description": "new"}))).await;
+    let (st, p) = s
+        .call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"tag": null, "publish": "file_sid", "description": "new"})),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(p["tag"], Value::Null);
     assert_eq!(p["description"], "new");
-    assert!(p["publish_uri"].as_str().unwrap().ends_with(&format!("/f/{}", f["file_sid"].as_str().unwrap())));
-    assert_eq!(s.call(Method::PATCH, &path, &c.token, Some(json!({"desired_format": "mp3"}))).await.0, 400);
+    assert!(p["publish_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/f/{}", f["file_sid"].as_str().unwrap())));
+    assert_eq!(
+        s.call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"desired_format": "mp3"}))
+        )
+        .await
+        .0,
+        400
+    );
 }
 
 #[tokio::test]
 async fn date_last_accessed_changes_only_on_the_data_call() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, f) = s.upload_raw(&c.token, &[("name", "a.bin"), ("publish", "file_sid")], vec![1; 10]).await;
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "a.bin"), ("publish", "file_sid")],
+            vec![1; 10],
+        )
+        .await;
     let sid = f["file_sid"].as_str().unwrap();
     assert_eq!(f["date_last_accessed"], Value::Null);
-    let r = s.client.get(f["publish_uri"].as_str().unwrap()).send().await.unwrap();
+    let r = s
+        .client
+        .get(f["publish_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.bytes().await.unwrap().len(), 10);
-    let r = s.client.get(f["uri_download"].as_str().unwrap()).send().await.unwrap();
+    let r = s
+        .client
+        .get(f["uri_download"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let (_, g) = s.call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None).await;
+    let (_, g) = s
+        .call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None)
+        .await;
     assert_eq!(g["date_last_accessed"], Value::Null);
-    let r = s.client.get(s.url(&format!("/v1/files/{sid}/data"))).bearer_auth(&c.token).send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url(&format!("/v1/files/{sid}/data")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), &[1u8; 10]);
-    let (_, g) = s.call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None).await;
+    let (_, g) = s
+        .call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None)
+        .await;
     assert!(g["date_last_accessed"].is_string());
 }
 
@@ -310,19 +577,45 @@ async fn date_last_accessed_changes_only_on_the_data_call() {
 async fn publish_uri_serves_only_the_way_publish_allows() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, f) = s.upload_raw(&c.token, &[("name", "a.bin"), ("file_access_name", "my-file")], vec![3; 10]).await;
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "a.bin"), ("file_access_name", "my-file")],
+            vec![3; 10],
+        )
+        .await;
     let sid = f["file_sid"].as_str().unwrap();
     assert_eq!(f["publish_uri"], Value::Null);
     let get = |p: String| {
         let s = &s;
-        async move { s.client.get(s.url(&p)).send().await.unwrap().status().as_u16() }
+        async move {
+            s.client
+                .get(s.url(&p))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(get(format!("/f/{sid}")).await, 404);
     assert_eq!(get("/f/my-file".into()).await, 404);
-    s.call(Method::PATCH, &format!("/v1/files/{sid}"), &c.token, Some(json!({"publish": "file_sid"}))).await;
+    s.call(
+        Method::PATCH,
+        &format!("/v1/files/{sid}"),
+        &c.token,
+        Some(json!({"publish": "file_sid"})),
+    )
+    .await;
     assert_eq!(get(format!("/f/{sid}")).await, 200);
     assert_eq!(get("/f/my-file".into()).await, 404);
-    s.call(Method::PATCH, &format!("/v1/files/{sid}"), &c.token, Some(json!({"publish": "file_access_name"}))).await;
+    s.call(
+        Method::PATCH,
+        &format!("/v1/files/{sid}"),
+        &c.token,
+        Some(json!({"publish": "file_access_name"})),
+    )
+    .await;
     assert_eq!(get(format!("/f/{sid}")).await, 404);
     assert_eq!(get("/f/my-file".into()).await, 200);
     // The signed link works whether or not the file is published; a changed one does not.
@@ -339,11 +632,18 @@ async fn publish_uri_serves_only_the_way_publish_allows() {
 async fn access_names_are_unique() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (st, _) = s.upload_raw(&c.token, &[("file_access_name", "taken")], vec![1]).await;
+    let (st, _) = s
+        .upload_raw(&c.token, &[("file_access_name", "taken")], vec![1])
+        .await;
     assert_eq!(st, 201);
-    let (st, v) = s.upload_raw(&c.token, &[("file_access_name", "taken")], vec![1]).await;
+    let (st, v) = s
+        .upload_raw(&c.token, &[("file_access_name", "taken")], vec![1])
+        .await;
     assert_eq!(st, 409);
     assert_eq!(v["errors"][0]["field"], "file_access_name");
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
-    assert_eq!(acct["total_file_count"], 1, "the refused upload left no trace");
+    assert_eq!(
+        acct["total_file_count"], 1,
+        "the refused upload left no trace"
+    );
 }

@@ -23,7 +23,11 @@ const FORMATS: [(&str, &str); 10] = [
 ];
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/fixtures/media/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/fixtures/media/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Probes bytes with the media pipeline (the hint names raw formats).
@@ -59,7 +63,9 @@ fn tone_wav(secs: u32) -> Vec<u8> {
 }
 
 async fn published(s: &Server, token: &str, name: &str, bytes: Vec<u8>) -> (String, Value) {
-    let (st, f) = s.upload_raw(token, &[("name", name), ("publish", "file_sid")], bytes).await;
+    let (st, f) = s
+        .upload_raw(token, &[("name", name), ("publish", "file_sid")], bytes)
+        .await;
     assert_eq!(st, 201, "{f}");
     (f["publish_uri"].as_str().unwrap().to_string(), f)
 }
@@ -80,18 +86,29 @@ async fn every_format_answers_its_content_type_and_decodes_back() {
     let source_ms = f["media"]["duration_ms"].as_f64().unwrap();
     for (fmt, ct) in FORMATS {
         let r = get(&s, &format!("{uri}?f={fmt}"), None).await;
-        assert_eq!(r.status(), 200, "{fmt}");
+        assert_eq!(r.status(), 200, "{fmt}: {:?}", r.headers());
         assert_eq!(r.headers()["content-type"], ct, "{fmt}");
         let source_etag = format!("\"{}\"", &f["checksum_sha256"].as_str().unwrap()[..32]);
         let etag = r.headers()["etag"].to_str().unwrap().to_string();
         if fmt != "wav" {
-            assert_ne!(etag, source_etag, "{fmt}: a converted copy has its own ETag");
+            assert_ne!(
+                etag, source_etag,
+                "{fmt}: a converted copy has its own ETag"
+            );
         }
         let body = r.bytes().await.unwrap();
-        let ext = match fmt { "al" => "alaw", "ul" => "ulaw", "mp4" => "m4a", other => other };
+        let ext = match fmt {
+            "al" => "alaw",
+            "ul" => "ulaw",
+            "mp4" => "m4a",
+            other => other,
+        };
         let info = probe(&body, ext);
         let ms = info.duration_ms as f64;
-        assert!((ms - source_ms).abs() <= source_ms * 0.02 + 30.0, "{fmt}: {ms} ms vs {source_ms} ms");
+        assert!(
+            (ms - source_ms).abs() <= source_ms * 0.02 + 30.0,
+            "{fmt}: {ms} ms vs {source_ms} ms"
+        );
     }
 }
 
@@ -111,7 +128,13 @@ async fn br_lowers_the_bitrate_and_is_ignored_when_not_lower() {
     let high = if source_bps < 320_000.0 { 320 } else { 8 };
     let r = get(&s, &format!("{uri}?br={high}"), None).await;
     if high == 320 {
-        assert_eq!(r.headers()["etag"].to_str().unwrap(), f["checksum_sha256"].as_str().map(|c| format!("\"{}\"", &c[..32])).unwrap());
+        assert_eq!(
+            r.headers()["etag"].to_str().unwrap(),
+            f["checksum_sha256"]
+                .as_str()
+                .map(|c| format!("\"{}\"", &c[..32]))
+                .unwrap()
+        );
         assert_eq!(r.bytes().await.unwrap(), fixture("music.mp3"));
     }
 }
@@ -126,21 +149,39 @@ async fn ranges_on_converted_copies_equal_the_slice_of_the_whole_copy_first_requ
         // First request: nothing converted yet.
         let first = get(&s, &url, Some("bytes=100-2099")).await;
         assert_eq!(first.status(), 206, "{fmt}");
-        let cr = first.headers()["content-range"].to_str().unwrap().to_string();
+        let cr = first.headers()["content-range"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let first = first.bytes().await.unwrap();
         let head = s.client.head(&url).send().await.unwrap();
-        let head_len: u64 = head.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        let head_len: u64 = head.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let whole = get(&s, &url, None).await.bytes().await.unwrap();
-        assert_eq!(head_len, whole.len() as u64, "{fmt}: HEAD length equals GET length");
+        assert_eq!(
+            head_len,
+            whole.len() as u64,
+            "{fmt}: HEAD length equals GET length"
+        );
         assert_eq!(cr, format!("bytes 100-2099/{}", whole.len()), "{fmt}");
         assert_eq!(&first[..], &whole[100..2100], "{fmt}: first-request range");
         // Cached now.
         let again = get(&s, &url, Some("bytes=-500")).await;
         assert_eq!(again.status(), 206);
-        assert_eq!(&again.bytes().await.unwrap()[..], &whole[whole.len() - 500..], "{fmt}: cached range");
+        assert_eq!(
+            &again.bytes().await.unwrap()[..],
+            &whole[whole.len() - 500..],
+            "{fmt}: cached range"
+        );
         let mid = get(&s, &url, Some("bytes=4000-4999,7000-7099")).await;
         assert_eq!(mid.status(), 206);
-        assert!(mid.headers()["content-type"].to_str().unwrap().starts_with("multipart/byteranges"));
+        assert!(mid.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/byteranges"));
     }
 }
 
@@ -151,17 +192,48 @@ async fn converted_copies_have_their_own_etag_and_answer_304() {
     let (uri, f) = published(&s, &c.token, "speech.wav", fixture("speech8k.wav")).await;
     let r = get(&s, &format!("{uri}?f=mp3"), None).await;
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
-    assert_ne!(etag, format!("\"{}\"", &f["checksum_sha256"].as_str().unwrap()[..32]));
-    let r = s.client.get(format!("{uri}?f=mp3")).header("if-none-match", &etag).send().await.unwrap();
+    assert_ne!(
+        etag,
+        format!("\"{}\"", &f["checksum_sha256"].as_str().unwrap()[..32])
+    );
+    let r = s
+        .client
+        .get(format!("{uri}?f=mp3"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
-    let r = s.client.get(format!("{uri}?f=mp3&br=16")).header("if-none-match", &etag).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{uri}?f=mp3&br=16"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "another bitrate is another copy");
-    let r = get(&s, &format!("{uri}?f=mp3&disposition=attachment&cache_headers=60"), None).await;
-    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("speech.mp3"));
+    let r = get(
+        &s,
+        &format!("{uri}?f=mp3&disposition=attachment&cache_headers=60"),
+        None,
+    )
+    .await;
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("speech.mp3"));
     assert_eq!(r.headers()["cache-control"], "public, max-age=60");
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
-    let r = get(&s, &format!("{uri}?f=g722&content_type=application/octet-stream"), None).await;
+    let r = get(
+        &s,
+        &format!("{uri}?f=g722&content_type=application/octet-stream"),
+        None,
+    )
+    .await;
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
 }
 
@@ -170,7 +242,13 @@ async fn bad_f_or_br_is_400_and_a_file_that_is_not_audio_is_415() {
     let s = Server::start().await;
     let c = s.acme().await;
     let (uri, _) = published(&s, &c.token, "speech.wav", fixture("speech8k.wav")).await;
-    for (q, field) in [("f=exe", "f"), ("f=MP3", "f"), ("br=33", "br"), ("br=fast", "br"), ("f=mp3&br=1000", "br")] {
+    for (q, field) in [
+        ("f=exe", "f"),
+        ("f=MP3", "f"),
+        ("br=33", "br"),
+        ("br=fast", "br"),
+        ("f=mp3&br=1000", "br"),
+    ] {
         let r = get(&s, &format!("{uri}?{q}"), None).await;
         assert_eq!(r.status(), 400, "{q}");
         let v: Value = r.json().await.unwrap();
@@ -192,7 +270,12 @@ async fn upload_with_type_audio_stores_the_converted_file() {
     let s = Server::start().await;
     let c = s.acme().await;
     let (st, f) = s
-        .upload_multipart(&c.token, json!({"type": "audio", "desired_format": "g722"}), "greeting.mp3", fixture("speech.mp3"))
+        .upload_multipart(
+            &c.token,
+            json!({"type": "audio", "desired_format": "g722"}),
+            "greeting.mp3",
+            fixture("speech.mp3"),
+        )
         .await;
     assert_eq!(st, 201, "{f}");
     assert_eq!(f["content_format"], "g722");
@@ -201,19 +284,46 @@ async fn upload_with_type_audio_stores_the_converted_file() {
     assert_eq!(f["media"]["sample_rate"], 16000);
     let size = f["size"].as_i64().unwrap();
     let sid = f["file_sid"].as_str().unwrap();
-    let data = s.client.get(s.url(&format!("/v1/files/{sid}/data"))).bearer_auth(&c.token).send().await.unwrap().bytes().await.unwrap();
+    let data = s
+        .client
+        .get(s.url(&format!("/v1/files/{sid}/data")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(data.len() as i64, size);
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
-    assert_eq!(acct["total_file_size"].as_i64(), Some(size), "quotas count the stored bytes");
+    assert_eq!(
+        acct["total_file_size"].as_i64(),
+        Some(size),
+        "quotas count the stored bytes"
+    );
     // desired_bitrate alone lowers an mp3's bitrate.
     let (st, f) = s
-        .upload_raw(&c.token, &[("type", "audio"), ("desired_bitrate", "32"), ("name", "music.mp3")], fixture("music.mp3"))
+        .upload_raw(
+            &c.token,
+            &[
+                ("type", "audio"),
+                ("desired_bitrate", "32"),
+                ("name", "music.mp3"),
+            ],
+            fixture("music.mp3"),
+        )
         .await;
     assert_eq!(st, 201);
     assert_eq!(f["content_format"], "mp3");
     assert!(f["media"]["bitrate"].as_i64().unwrap() <= 35_000, "{f}");
     // Without "type": "audio" the file is stored as sent.
-    let (_, f) = s.upload_raw(&c.token, &[("desired_format", "g722"), ("name", "as-sent.mp3")], fixture("speech.mp3")).await;
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("desired_format", "g722"), ("name", "as-sent.mp3")],
+            fixture("speech.mp3"),
+        )
+        .await;
     assert_eq!(f["content_format"], "mp3");
     assert_eq!(f["size"].as_u64(), Some(fixture("speech.mp3").len() as u64));
 }
@@ -224,7 +334,17 @@ async fn undecodable_audio_at_upload_is_422_and_stores_nothing() {
     let c = s.acme().await;
     let mut junk = b"RIFF\x24\0\0\0WAVEfmt ".to_vec();
     junk.extend_from_slice(&[0xff; 200]);
-    let (st, v) = s.upload_raw(&c.token, &[("type", "audio"), ("desired_format", "mp3"), ("name", "bad.wav")], junk).await;
+    let (st, v) = s
+        .upload_raw(
+            &c.token,
+            &[
+                ("type", "audio"),
+                ("desired_format", "mp3"),
+                ("name", "bad.wav"),
+            ],
+            junk,
+        )
+        .await;
     assert_eq!(st, 422, "{v}");
     assert_eq!(v["errors"][0]["field"], "desired_format");
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
@@ -235,31 +355,69 @@ async fn undecodable_audio_at_upload_is_422_and_stores_nothing() {
 async fn a_deleted_or_replaced_file_never_serves_a_stale_copy() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (st, a) = s.upload_raw(&c.token, &[("publish", "file_access_name"), ("file_access_name", "greeting")], fixture("speech8k.wav")).await;
+    let (st, a) = s
+        .upload_raw(
+            &c.token,
+            &[
+                ("publish", "file_access_name"),
+                ("file_access_name", "greeting"),
+            ],
+            fixture("speech8k.wav"),
+        )
+        .await;
     assert_eq!(st, 201);
     let url = s.url("/f/greeting?f=mp3");
     let first = get(&s, &url, None).await.bytes().await.unwrap();
-    assert_eq!(get(&s, &url, None).await.bytes().await.unwrap(), first, "served from the cache");
-    s.call(Method::DELETE, &format!("/v1/files/{}", a["file_sid"].as_str().unwrap()), &c.token, None).await;
+    assert_eq!(
+        get(&s, &url, None).await.bytes().await.unwrap(),
+        first,
+        "served from the cache"
+    );
+    s.call(
+        Method::DELETE,
+        &format!("/v1/files/{}", a["file_sid"].as_str().unwrap()),
+        &c.token,
+        None,
+    )
+    .await;
     assert_eq!(get(&s, &url, None).await.status(), 404);
     // Another recording under the same name: its own copy, not the old one.
-    s.upload_raw(&c.token, &[("publish", "file_access_name"), ("file_access_name", "greeting")], tone_wav(3)).await;
+    s.upload_raw(
+        &c.token,
+        &[
+            ("publish", "file_access_name"),
+            ("file_access_name", "greeting"),
+        ],
+        tone_wav(3),
+    )
+    .await;
     let second = get(&s, &url, None).await.bytes().await.unwrap();
     assert_ne!(second, first);
     let info = probe(&second, "mp3");
     // An MP3 written as a stream carries the encoder's delay and padding (a few frames).
-    assert!((info.duration_ms as i64 - 3000).abs() < 250, "{}", info.duration_ms);
+    assert!(
+        (info.duration_ms as i64 - 3000).abs() < 250,
+        "{}",
+        info.duration_ms
+    );
 }
 
 #[tokio::test]
 async fn a_client_that_disconnects_frees_its_worker_and_a_full_pool_answers_503() {
-    let s = Server::start_in(tempfile::tempdir().unwrap(), &["--admin-token", ADMIN, "--transcode-workers", "1"]).await;
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--admin-token", ADMIN, "--transcode-workers", "1"],
+    )
+    .await;
     let c = s.acme().await;
     let (uri, _) = published(&s, &c.token, "long.wav", tone_wav(1200)).await;
     // A long conversion holds the only worker while its client reads.
     let mut busy = get(&s, &format!("{uri}?f=mp3"), None).await;
     assert_eq!(busy.status(), 200);
-    assert!(!busy.chunk().await.unwrap().unwrap().is_empty(), "bytes leave before the conversion ends");
+    assert!(
+        !busy.chunk().await.unwrap().unwrap().is_empty(),
+        "bytes leave before the conversion ends"
+    );
     let r = get(&s, &format!("{uri}?f=ogg"), None).await;
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));

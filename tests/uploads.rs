@@ -26,7 +26,10 @@ fn files_on_disk(s: &Server) -> usize {
 
 async fn totals(s: &Server, token: &str) -> (i64, i64) {
     let (_, a) = s.call(Method::GET, "/v1/account", token, None).await;
-    (a["total_file_count"].as_i64().unwrap(), a["total_file_size"].as_i64().unwrap())
+    (
+        a["total_file_count"].as_i64().unwrap(),
+        a["total_file_size"].as_i64().unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -35,16 +38,34 @@ async fn both_upload_forms_store_the_exact_bytes_and_checksum() {
     let c = s.acme().await;
     let data = bytes(300_000, 1);
     let sum = hex::encode(Sha256::digest(&data));
-    let (st, raw) = s.upload_raw(&c.token, &[("name", "raw.bin")], data.clone()).await;
+    let (st, raw) = s
+        .upload_raw(&c.token, &[("name", "raw.bin")], data.clone())
+        .await;
     assert_eq!(st, 201);
-    let (st, mp) = s.upload_multipart(&c.token, json!({"tag": "mp"}), "from-filename.bin", data.clone()).await;
+    let (st, mp) = s
+        .upload_multipart(
+            &c.token,
+            json!({"tag": "mp"}),
+            "from-filename.bin",
+            data.clone(),
+        )
+        .await;
     assert_eq!(st, 201);
-    assert_eq!(mp["name"], "from-filename.bin", "the data part's filename names the file");
+    assert_eq!(
+        mp["name"], "from-filename.bin",
+        "the data part's filename names the file"
+    );
     for f in [&raw, &mp] {
         assert_eq!(f["size"], 300_000);
         assert_eq!(f["checksum_sha256"], sum.as_str());
         let sid = f["file_sid"].as_str().unwrap();
-        let got = s.client.get(s.url(&format!("/v1/files/{sid}/data"))).bearer_auth(&c.token).send().await.unwrap();
+        let got = s
+            .client
+            .get(s.url(&format!("/v1/files/{sid}/data")))
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(got.bytes().await.unwrap().as_ref(), data.as_slice());
     }
     assert_eq!(totals(&s, &c.token).await, (2, 600_000));
@@ -57,14 +78,47 @@ async fn content_is_detected_from_the_bytes_first() {
     let mut wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\0\0\0\0".to_vec();
     wav.extend_from_slice(&[0; 16]);
     let (_, f) = s.upload_raw(&c.token, &[("name", "noext")], wav).await;
-    assert_eq!((f["content_format"].as_str(), f["mime_type"].as_str(), f["content_classification"].as_str()), (Some("wav"), Some("audio/x-wav"), Some("media")));
-    let (_, f) = s.upload_raw(&c.token, &[("name", "song.wav"), ("content_classification", "media")], b"\x7fELF\x02\x01\x01\0".to_vec()).await;
-    assert_eq!(f["content_classification"], "executable", "executable bytes stay executable");
-    let (_, f) = s.upload_raw(&c.token, &[("name", "call.g722")], vec![0x5a; 64]).await;
-    assert_eq!((f["content_format"].as_str(), f["mime_type"].as_str()), (Some("g722"), Some("audio/G722")));
-    let (_, f) = s.upload_raw(&c.token, &[("name", "blob"), ("content_format", "alaw")], vec![0xd5; 64]).await;
+    assert_eq!(
+        (
+            f["content_format"].as_str(),
+            f["mime_type"].as_str(),
+            f["content_classification"].as_str()
+        ),
+        (Some("wav"), Some("audio/x-wav"), Some("media"))
+    );
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "song.wav"), ("content_classification", "media")],
+            b"\x7fELF\x02\x01\x01\0".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        f["content_classification"], "executable",
+        "executable bytes stay executable"
+    );
+    let (_, f) = s
+        .upload_raw(&c.token, &[("name", "call.g722")], vec![0x5a; 64])
+        .await;
+    assert_eq!(
+        (f["content_format"].as_str(), f["mime_type"].as_str()),
+        (Some("g722"), Some("audio/G722"))
+    );
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "blob"), ("content_format", "alaw")],
+            vec![0xd5; 64],
+        )
+        .await;
     assert_eq!(f["content_format"], "alaw");
-    let (_, f) = s.upload_raw(&c.token, &[("name", "doc"), ("mime_type", "application/pdf")], b"%PDF-1.4 ...".to_vec()).await;
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "doc"), ("mime_type", "application/pdf")],
+            b"%PDF-1.4 ...".to_vec(),
+        )
+        .await;
     assert_eq!(f["content_classification"], "document");
 }
 
@@ -72,13 +126,34 @@ async fn content_is_detected_from_the_bytes_first() {
 async fn racing_uploads_never_exceed_the_container_quota() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, cont) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({"quota_bytes": 10_000}))).await;
+    let (_, cont) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(json!({"quota_bytes": 10_000})),
+        )
+        .await;
     let csid = cont["container_sid"].as_str().unwrap().to_string();
     let mut tasks = Vec::new();
     for i in 0..24 {
-        let (client, url, token, csid) = (s.client.clone(), s.url("/v1/files"), c.token.clone(), csid.clone());
+        let (client, url, token, csid) = (
+            s.client.clone(),
+            s.url("/v1/files"),
+            c.token.clone(),
+            csid.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            client.post(url).bearer_auth(token).query(&[("container_sid", csid)]).body(bytes(1000, i)).send().await.unwrap().status().as_u16()
+            client
+                .post(url)
+                .bearer_auth(token)
+                .query(&[("container_sid", csid)])
+                .body(bytes(1000, i))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut codes = Vec::new();
@@ -87,8 +162,18 @@ async fn racing_uploads_never_exceed_the_container_quota() {
     }
     assert_eq!(codes.iter().filter(|&&c| c == 201).count(), 10, "{codes:?}");
     assert_eq!(codes.iter().filter(|&&c| c == 429).count(), 14, "{codes:?}");
-    let (_, cont) = s.call(Method::GET, &format!("/v1/containers/{csid}"), &c.token, None).await;
-    assert_eq!((cont["total_bytes"].as_i64(), cont["total_files"].as_i64()), (Some(10_000), Some(10)));
+    let (_, cont) = s
+        .call(
+            Method::GET,
+            &format!("/v1/containers/{csid}"),
+            &c.token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (cont["total_bytes"].as_i64(), cont["total_files"].as_i64()),
+        (Some(10_000), Some(10))
+    );
     assert_eq!(totals(&s, &c.token).await, (10, 10_000));
     assert_eq!(files_on_disk(&s), 10, "refused uploads left no bytes");
 }
@@ -96,12 +181,22 @@ async fn racing_uploads_never_exceed_the_container_quota() {
 #[tokio::test]
 async fn racing_uploads_never_exceed_the_customer_quota() {
     let s = Server::start().await;
-    let c = s.customer(json!({"name": "tiny", "quota_bytes": 5_000})).await;
+    let c = s
+        .customer(json!({"name": "tiny", "quota_bytes": 5_000}))
+        .await;
     let mut tasks = Vec::new();
     for i in 0..16 {
         let (client, url, token) = (s.client.clone(), s.url("/v1/files"), c.token.clone());
         tasks.push(tokio::spawn(async move {
-            client.post(url).bearer_auth(token).body(bytes(1000, i)).send().await.unwrap().status().as_u16()
+            client
+                .post(url)
+                .bearer_auth(token)
+                .body(bytes(1000, i))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut ok = 0;
@@ -119,10 +214,19 @@ async fn racing_uploads_never_exceed_the_customer_quota() {
 async fn quota_files_counts_files() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, cont) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({"quota_files": 2}))).await;
+    let (_, cont) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(json!({"quota_files": 2})),
+        )
+        .await;
     let csid = cont["container_sid"].as_str().unwrap();
     for expect in [201, 201, 429] {
-        let (st, v) = s.upload_raw(&c.token, &[("container_sid", csid)], vec![1; 3]).await;
+        let (st, v) = s
+            .upload_raw(&c.token, &[("container_sid", csid)], vec![1; 3])
+            .await;
         assert_eq!(st, expect, "{v}");
         if st == 429 {
             assert_eq!(v["errors"][0]["field"], "quota_files");
@@ -154,7 +258,11 @@ async fn an_upload_cut_off_mid_body_leaves_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "no spooled leftovers");
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "no spooled leftovers"
+    );
     assert_eq!(files_on_disk(&s), 0);
     assert_eq!(totals(&s, &c.token).await, (0, 0));
     let (_, list) = s.call(Method::GET, "/v1/files", &c.token, None).await;
@@ -165,16 +273,34 @@ async fn an_upload_cut_off_mid_body_leaves_nothing() {
 async fn max_file_size_refuses_with_413_and_stores_nothing() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, cont) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({"max_file_size": 1000}))).await;
+    let (_, cont) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(json!({"max_file_size": 1000})),
+        )
+        .await;
     let csid = cont["container_sid"].as_str().unwrap();
     // Known from Content-Length.
-    let (st, v) = s.upload_raw(&c.token, &[("container_sid", csid)], vec![1; 1001]).await;
+    let (st, v) = s
+        .upload_raw(&c.token, &[("container_sid", csid)], vec![1; 1001])
+        .await;
     assert_eq!(st, 413);
     assert_eq!(v["errors"][0]["field"], "max_file_size");
     // Found while streaming (multipart: the part's length is not declared).
-    let (st, _) = s.upload_multipart(&c.token, json!({"container_sid": csid}), "big.bin", vec![1; 5000]).await;
+    let (st, _) = s
+        .upload_multipart(
+            &c.token,
+            json!({"container_sid": csid}),
+            "big.bin",
+            vec![1; 5000],
+        )
+        .await;
     assert_eq!(st, 413);
-    let (st, _) = s.upload_raw(&c.token, &[("container_sid", csid)], vec![1; 1000]).await;
+    let (st, _) = s
+        .upload_raw(&c.token, &[("container_sid", csid)], vec![1; 1000])
+        .await;
     assert_eq!(st, 201);
     assert_eq!(totals(&s, &c.token).await, (1, 1000));
     assert_eq!(files_on_disk(&s), 1);
@@ -185,29 +311,59 @@ async fn a_restart_keeps_every_file_and_total() {
     let s = Server::start().await;
     let c = s.acme().await;
     let data = bytes(50_000, 9);
-    let (_, f) = s.upload_raw(&c.token, &[("name", "keep.bin"), ("publish", "file_sid")], data.clone()).await;
-    s.upload_raw(&c.token, &[("name", "two.bin")], vec![1; 10]).await;
+    let (_, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "keep.bin"), ("publish", "file_sid")],
+            data.clone(),
+        )
+        .await;
+    s.upload_raw(&c.token, &[("name", "two.bin")], vec![1; 10])
+        .await;
     let before = totals(&s, &c.token).await;
     let data_dir = s.stop();
     // A stray spooled upload and orphan bytes, as a crash would leave them.
-    std::fs::write(data_dir.path().join("store/blobs/.spool/crash.part"), b"half").unwrap();
+    std::fs::write(
+        data_dir.path().join("store/blobs/.spool/crash.part"),
+        b"half",
+    )
+    .unwrap();
     std::fs::create_dir_all(data_dir.path().join("store/blobs/ff")).unwrap();
-    std::fs::write(data_dir.path().join("store/blobs/ff/ffffffffffffffffffffffffffffffff"), b"orphan").unwrap();
+    std::fs::write(
+        data_dir
+            .path()
+            .join("store/blobs/ff/ffffffffffffffffffffffffffffffff"),
+        b"orphan",
+    )
+    .unwrap();
     let s = Server::start_in(data_dir, &["--admin-token", ADMIN]).await;
     assert_eq!(totals(&s, &c.token).await, before);
     let sid = f["file_sid"].as_str().unwrap();
-    let got = s.client.get(s.url(&format!("/f/{sid}"))).send().await.unwrap();
+    let got = s
+        .client
+        .get(s.url(&format!("/f/{sid}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), data.as_slice());
     assert_eq!(files_on_disk(&s), 2, "orphan bytes were removed at start");
-    assert_eq!(std::fs::read_dir(s.data.path().join("store/blobs/.spool")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(s.data.path().join("store/blobs/.spool"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, gone) = s.upload_raw(&c.token, &[("name", "gone.bin")], vec![1; 700]).await;
-    s.upload_raw(&c.token, &[("name", "kept.bin")], vec![2; 30]).await;
+    let (_, gone) = s
+        .upload_raw(&c.token, &[("name", "gone.bin")], vec![1; 700])
+        .await;
+    s.upload_raw(&c.token, &[("name", "kept.bin")], vec![2; 30])
+        .await;
     let data_dir = s.stop();
     let blobs = data_dir.path().join("store/blobs");
     let sum = gone["checksum_sha256"].as_str().unwrap().to_string();
@@ -227,14 +383,23 @@ async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals() {
     let s = Server::start_in(data_dir, &["--admin-token", ADMIN]).await;
     assert_eq!(totals(&s, &c.token).await, (1, 30));
     let sid = gone["file_sid"].as_str().unwrap();
-    assert_eq!(s.call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None).await.0, 404);
+    assert_eq!(
+        s.call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None)
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
 async fn the_admin_token_is_generated_once_printed_once_and_kept_private() {
     let data = tempfile::tempdir().unwrap();
     let s = Server::start_in(data, &[]).await;
-    let printed: Vec<&String> = s.stdout_lines.iter().filter(|l| l.starts_with("admin token")).collect();
+    let printed: Vec<&String> = s
+        .stdout_lines
+        .iter()
+        .filter(|l| l.starts_with("admin token"))
+        .collect();
     assert_eq!(printed.len(), 1);
     let path = s.data.path().join("store/admin_token");
     let token = std::fs::read_to_string(&path).unwrap();
@@ -242,15 +407,38 @@ async fn the_admin_token_is_generated_once_printed_once_and_kept_private() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
-    let (st, _) = s.call(Method::POST, "/v1/customers", token.trim(), Some(json!({"name": "a"}))).await;
+    let (st, _) = s
+        .call(
+            Method::POST,
+            "/v1/customers",
+            token.trim(),
+            Some(json!({"name": "a"})),
+        )
+        .await;
     assert_eq!(st, 201);
-    assert!(!s.log().contains(token.trim()), "the token never reaches the log");
+    assert!(
+        !s.log().contains(token.trim()),
+        "the token never reaches the log"
+    );
     let data = s.stop();
     let s = Server::start_in(data, &[]).await;
-    assert!(s.stdout_lines.iter().all(|l| !l.starts_with("admin token")), "printed only on first start");
-    let (st, _) = s.call(Method::POST, "/v1/customers", token.trim(), Some(json!({"name": "b"}))).await;
+    assert!(
+        s.stdout_lines.iter().all(|l| !l.starts_with("admin token")),
+        "printed only on first start"
+    );
+    let (st, _) = s
+        .call(
+            Method::POST,
+            "/v1/customers",
+            token.trim(),
+            Some(json!({"name": "b"})),
+        )
+        .await;
     assert_eq!(st, 201);
 }
 
@@ -261,7 +449,10 @@ async fn every_request_is_logged_once_without_its_token() {
     s.call(Method::GET, "/v1/account", &c.token, None).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = s.log();
-    let line = log.lines().find(|l| l.contains("path=/v1/account")).expect("request line");
+    let line = log
+        .lines()
+        .find(|l| l.contains("path=/v1/account"))
+        .expect("request line");
     for field in ["method=GET", "status=200", "bytes=", "duration_ms="] {
         assert!(line.contains(field), "{line}");
     }
@@ -275,12 +466,22 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     let c = s.acme().await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
-    let req = s.client.post(s.url("/v1/files")).bearer_auth(&c.token).query(&[("name", "slow.bin")]).body(body).send();
+    let req = s
+        .client
+        .post(s.url("/v1/files"))
+        .bearer_auth(&c.token)
+        .query(&[("name", "slow.bin")])
+        .body(body)
+        .send();
     let task = tokio::spawn(req);
     tx.send(Ok(vec![1; 1000])).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // SIGTERM while the upload is in flight.
-    std::process::Command::new("kill").arg("-TERM").arg(s.pid().to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(s.pid().to_string())
+        .status()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     tx.send(Ok(vec![2; 1000])).await.unwrap();
     drop(tx);
@@ -290,6 +491,8 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     assert_eq!(v["size"], 2000);
 }
 
-fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -3,8 +3,7 @@
 use super::error::DomainError;
 use super::input::{Fields, Patch};
 use super::model::{
-    Classification, Container, Customer, ThresholdAction, UniqueKeys,
-    DEFAULT_CONTAINER_QUOTA_BYTES,
+    Classification, Container, Customer, ThresholdAction, UniqueKeys, DEFAULT_CONTAINER_QUOTA_BYTES,
 };
 use super::rules::check_identifier;
 use super::threshold;
@@ -80,10 +79,7 @@ fn set<T>(slot: &mut Option<T>, patch: Patch<T>) {
     }
 }
 
-fn classifications(
-    f: &mut Fields,
-    name: &str,
-) -> Result<Patch<Vec<Classification>>, DomainError> {
+fn classifications(f: &mut Fields, name: &str) -> Result<Patch<Vec<Classification>>, DomainError> {
     Ok(match f.string_list(name)? {
         Patch::Set(list) => Patch::Set(
             list.iter()
@@ -107,7 +103,10 @@ impl ContainerChanges {
     pub fn parse(mut f: Fields) -> Result<Self, DomainError> {
         let threshold_action = match f.string("threshold_action")? {
             Patch::Set(s) => Patch::Set(ThresholdAction::parse(&s).ok_or_else(|| {
-                DomainError::invalid("threshold_action", "must be no_action, reject or delete_lru")
+                DomainError::invalid(
+                    "threshold_action",
+                    "must be no_action, reject or delete_lru",
+                )
             })?),
             Patch::Null => Patch::Set(ThresholdAction::NoAction),
             Patch::Absent => Patch::Absent,
@@ -280,7 +279,10 @@ pub fn admits_classification(c: &Container, class: Classification) -> Result<(),
     if blocked || not_allowed {
         return Err(DomainError::validation(
             "content_classification",
-            format!("files classified {} are not accepted by this container", class.as_str()),
+            format!(
+                "files classified {} are not accepted by this container",
+                class.as_str()
+            ),
         ));
     }
     Ok(())

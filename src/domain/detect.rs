@@ -27,7 +27,12 @@ pub const SNIFF_LEN: usize = 4096;
 /// Decides the kind of a file from its first bytes (`head`, up to [`SNIFF_LEN`]), its name and
 /// the client's declared MIME type and format. Bytes win: executable bytes stay executable
 /// whatever the name says.
-pub fn detect(head: &[u8], name: Option<&str>, declared_mime: Option<&str>, declared_format: Option<&str>) -> Detected {
+pub fn detect(
+    head: &[u8],
+    name: Option<&str>,
+    declared_mime: Option<&str>,
+    declared_format: Option<&str>,
+) -> Detected {
     if let Some(d) = sniff(head) {
         return d;
     }
@@ -37,7 +42,11 @@ pub fn detect(head: &[u8], name: Option<&str>, declared_mime: Option<&str>, decl
     if let Some(d) = ext.as_deref().and_then(by_extension) {
         return d;
     }
-    if let Some(d) = declared_format.map(str::to_ascii_lowercase).as_deref().and_then(by_extension) {
+    if let Some(d) = declared_format
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        .and_then(by_extension)
+    {
         return d;
     }
     if let Some(d) = declared_mime.and_then(by_mime) {
@@ -46,7 +55,11 @@ pub fn detect(head: &[u8], name: Option<&str>, declared_mime: Option<&str>, decl
     if !head.is_empty() && looks_like_text(head) {
         return Detected::new("txt", "text/plain", Classification::Document);
     }
-    Detected::new("unknown", "application/octet-stream", Classification::Unknown)
+    Detected::new(
+        "unknown",
+        "application/octet-stream",
+        Classification::Unknown,
+    )
 }
 
 fn sniff(h: &[u8]) -> Option<Detected> {
@@ -58,17 +71,32 @@ fn sniff(h: &[u8]) -> Option<Detected> {
         return Some(Detected::new("elf", "application/x-executable", Executable));
     }
     if starts(b"MZ") {
-        return Some(Detected::new("exe", "application/vnd.microsoft.portable-executable", Executable));
+        return Some(Detected::new(
+            "exe",
+            "application/vnd.microsoft.portable-executable",
+            Executable,
+        ));
     }
     for m in [
-        b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
+        b"\xfe\xed\xfa\xce",
+        b"\xfe\xed\xfa\xcf",
+        b"\xce\xfa\xed\xfe",
+        b"\xcf\xfa\xed\xfe",
     ] {
         if starts(m) {
-            return Some(Detected::new("macho", "application/x-mach-binary", Executable));
+            return Some(Detected::new(
+                "macho",
+                "application/x-mach-binary",
+                Executable,
+            ));
         }
     }
     if starts(b"\xca\xfe\xba\xbe") {
-        return Some(Detected::new("macho", "application/x-mach-binary", Executable));
+        return Some(Detected::new(
+            "macho",
+            "application/x-mach-binary",
+            Executable,
+        ));
     }
     if starts(b"#!") {
         return Some(Detected::new("script", "text/x-shellscript", Executable));
@@ -168,16 +196,32 @@ fn zip_kind(h: &[u8]) -> Detected {
         return Detected::new("odf", "application/vnd.oasis.opendocument", Document);
     }
     if contains(b"word/") {
-        return Detected::new("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", Document);
+        return Detected::new(
+            "docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            Document,
+        );
     }
     if contains(b"xl/") {
-        return Detected::new("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Document);
+        return Detected::new(
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Document,
+        );
     }
     if contains(b"ppt/") {
-        return Detected::new("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation", Document);
+        return Detected::new(
+            "pptx",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            Document,
+        );
     }
     if contains(b"[Content_Types].xml") {
-        return Detected::new("ooxml", "application/vnd.openxmlformats-officedocument", Document);
+        return Detected::new(
+            "ooxml",
+            "application/vnd.openxmlformats-officedocument",
+            Document,
+        );
     }
     if contains(b"META-INF/MANIFEST.MF") || contains(b"classes.dex") {
         return Detected::new("jar", "application/java-archive", Executable);
@@ -220,9 +264,8 @@ fn by_extension(ext: &str) -> Option<Detected> {
         "zip" | "tar" | "gz" | "tgz" | "7z" | "rar" | "bz2" | "xz" => {
             Detected::new(ext, "application/octet-stream", Archive)
         }
-        "exe" | "dll" | "msi" | "sh" | "bat" | "cmd" | "com" | "bin" | "elf" | "so" | "jar" | "apk" => {
-            Detected::new(ext, "application/octet-stream", Executable)
-        }
+        "exe" | "dll" | "msi" | "sh" | "bat" | "cmd" | "com" | "bin" | "elf" | "so" | "jar"
+        | "apk" => Detected::new(ext, "application/octet-stream", Executable),
         _ => return None,
     };
     Some(d)
@@ -230,7 +273,12 @@ fn by_extension(ext: &str) -> Option<Detected> {
 
 fn by_mime(mime: &str) -> Option<Detected> {
     use Classification::*;
-    let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let format = match essence.as_str() {
         "audio/x-wav" | "audio/wav" | "audio/wave" => "wav",
         "audio/mpeg" | "audio/mp3" => "mp3",
@@ -239,7 +287,10 @@ fn by_mime(mime: &str) -> Option<Detected> {
         "audio/g722" => "g722",
         "video/mp4" | "audio/mp4" => "mp4",
         _ => {
-            let class = if essence.starts_with("audio/") || essence.starts_with("video/") || essence.starts_with("image/") {
+            let class = if essence.starts_with("audio/")
+                || essence.starts_with("video/")
+                || essence.starts_with("image/")
+            {
                 Media
             } else if essence.starts_with("text/") {
                 Document
@@ -254,7 +305,8 @@ fn by_mime(mime: &str) -> Option<Detected> {
 
 fn looks_like_text(h: &[u8]) -> bool {
     std::str::from_utf8(h).is_ok_and(|s| s.chars().all(|c| !c.is_control() || c.is_whitespace()))
-        || h.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b))
+        || h.iter()
+            .all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b))
 }
 
 #[cfg(test)]
@@ -267,9 +319,15 @@ mod tests {
 
     #[test]
     fn bytes_win_over_the_name() {
-        assert_eq!(class(b"\x7fELF\x02\x01\x01", "greeting.wav"), Classification::Executable);
+        assert_eq!(
+            class(b"\x7fELF\x02\x01\x01", "greeting.wav"),
+            Classification::Executable
+        );
         assert_eq!(class(b"MZ\x90\0", "song.mp3"), Classification::Executable);
-        assert_eq!(class(b"#!/bin/sh\necho", "a.txt"), Classification::Executable);
+        assert_eq!(
+            class(b"#!/bin/sh\necho", "a.txt"),
+            Classification::Executable
+        );
     }
 
     #[test]
@@ -278,24 +336,39 @@ mod tests {
         wav.extend_from_slice(&[0; 16]);
         assert_eq!(detect(&wav, None, None, None).content_format, "wav");
         assert_eq!(detect(b"ID3\x04", None, None, None).content_format, "mp3");
-        assert_eq!(detect(b"\xff\xfb\x90\x64", None, None, None).content_format, "mp3");
+        assert_eq!(
+            detect(b"\xff\xfb\x90\x64", None, None, None).content_format,
+            "mp3"
+        );
         assert_eq!(detect(b"fLaC", None, None, None).content_format, "flac");
         assert_eq!(detect(b"OggS", None, None, None).content_format, "ogg");
-        assert_eq!(detect(b"\0\0\0\x20ftypM4A ", None, None, None).content_format, "mp4");
+        assert_eq!(
+            detect(b"\0\0\0\x20ftypM4A ", None, None, None).content_format,
+            "mp4"
+        );
     }
 
     #[test]
     fn raw_audio_by_extension_or_declared_format() {
         let raw = [0x55u8, 0xd5, 0x13, 0x99];
-        assert_eq!(detect(&raw, Some("call.g722"), None, None).mime_type, "audio/G722");
-        assert_eq!(detect(&raw, Some("x"), None, Some("alaw")).content_format, "alaw");
+        assert_eq!(
+            detect(&raw, Some("call.g722"), None, None).mime_type,
+            "audio/G722"
+        );
+        assert_eq!(
+            detect(&raw, Some("x"), None, Some("alaw")).content_format,
+            "alaw"
+        );
         assert_eq!(detect(&raw, None, None, None).content_format, "unknown");
     }
 
     #[test]
     fn documents_and_archives() {
         assert_eq!(class(b"%PDF-1.7", "x"), Classification::Document);
-        assert_eq!(class(b"PK\x03\x04....word/document.xml", "x"), Classification::Document);
+        assert_eq!(
+            class(b"PK\x03\x04....word/document.xml", "x"),
+            Classification::Document
+        );
         assert_eq!(class(b"PK\x03\x04....other", "x"), Classification::Archive);
         assert_eq!(class(b"\x1f\x8b\x08", "x"), Classification::Archive);
         assert_eq!(class(b"hello world\n", "notes"), Classification::Document);

@@ -60,7 +60,10 @@ impl FileChanges {
         let content_format = upload_only(&mut f, "content_format")?.value();
         if let Some(cf) = &content_format {
             if cf.is_empty() || cf.len() > 16 || !cf.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(DomainError::invalid("content_format", "must be a format name such as wav"));
+                return Err(DomainError::invalid(
+                    "content_format",
+                    "must be a format name such as wav",
+                ));
             }
         }
         let content_classification = match upload_only(&mut f, "content_classification")?.value() {
@@ -89,7 +92,10 @@ impl FileChanges {
         }
         let desired_bitrate = f.int("desired_bitrate", i64::MIN, i64::MAX)?;
         if mode == FileMode::Patch && desired_bitrate.is_present() {
-            return Err(DomainError::invalid("desired_bitrate", "can only be set at upload"));
+            return Err(DomainError::invalid(
+                "desired_bitrate",
+                "can only be set at upload",
+            ));
         }
         let desired_bitrate = desired_bitrate.value();
         if let Some(br) = desired_bitrate {
@@ -143,9 +149,7 @@ impl FileChanges {
         let file_access_name = f.string("file_access_name")?;
         match &file_access_name {
             Patch::Set(n) => check_access_name(n)?,
-            Patch::Null => {
-                return Err(DomainError::invalid("file_access_name", "cannot be null"))
-            }
+            Patch::Null => return Err(DomainError::invalid("file_access_name", "cannot be null")),
             Patch::Absent => {}
         }
         let expires_at = match f.string("expires_at")? {

@@ -48,7 +48,10 @@ impl Fields {
     /// Fields of a JSON body, which must be an object.
     pub fn from_json(value: Value) -> Result<Self, DomainError> {
         match value {
-            Value::Object(map) => Ok(Fields { map, lenient: false }),
+            Value::Object(map) => Ok(Fields {
+                map,
+                lenient: false,
+            }),
             _ => Err(DomainError::invalid("body", "must be a JSON object")),
         }
     }
@@ -70,7 +73,10 @@ impl Fields {
     /// Refuses any field nobody read.
     pub fn finish(self) -> Result<(), DomainError> {
         match self.map.keys().next() {
-            Some(k) => Err(DomainError::invalid(k.clone(), "unknown or read-only field")),
+            Some(k) => Err(DomainError::invalid(
+                k.clone(),
+                "unknown or read-only field",
+            )),
             None => Ok(()),
         }
     }
@@ -184,7 +190,9 @@ mod tests {
         ]);
         assert_eq!(f.int("n", 0, 100).expect("int"), Patch::Set(12));
         assert_eq!(f.bool("b").expect("bool"), Patch::Set(true));
-        assert!(Fields::from_query([("n".into(), "1e9".into())]).int("n", 0, 9).is_err());
+        assert!(Fields::from_query([("n".into(), "1e9".into())])
+            .int("n", 0, 9)
+            .is_err());
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub fn check_name(field: &str, name: &str) -> Result<(), DomainError> {
     if chars == 0 || chars > 255 {
         return Err(DomainError::invalid(field, "must be 1 to 255 characters"));
     }
-    if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c.is_control())
+    {
         return Err(DomainError::invalid(
             field,
             "must not contain '/', '\\', NUL or control characters",
@@ -50,9 +53,8 @@ pub fn check_description(description: &str) -> Result<(), DomainError> {
 
 /// `expires_at`: RFC 3339, at least an hour after `now`.
 pub fn parse_expires_at(value: &str, now: Timestamp) -> Result<Timestamp, DomainError> {
-    let at = Timestamp::parse_rfc3339(value).ok_or_else(|| {
-        DomainError::invalid("expires_at", "must be an RFC 3339 date-time")
-    })?;
+    let at = Timestamp::parse_rfc3339(value)
+        .ok_or_else(|| DomainError::invalid("expires_at", "must be an RFC 3339 date-time"))?;
     if at < now.plus_seconds(MIN_EXPIRY_AHEAD_SECS) {
         return Err(DomainError::invalid(
             "expires_at",
@@ -105,15 +107,17 @@ pub fn check_mime_type(field: &str, mime: &str) -> Result<(), DomainError> {
     if ok {
         Ok(())
     } else {
-        Err(DomainError::invalid(field, "must be a MIME type such as audio/mpeg"))
+        Err(DomainError::invalid(
+            field,
+            "must be a MIME type such as audio/mpeg",
+        ))
     }
 }
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A free-form identifier (`owner_id`, `reference_id`, keys): at most 255 characters, no control characters.

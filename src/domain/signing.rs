@@ -40,7 +40,13 @@ impl LinkSigner {
     }
 
     /// Checks a link: signature first (constant time), then expiry against `now` (Unix seconds).
-    pub fn verify(&self, file_sid: &str, expires: i64, signature: &str, now: i64) -> Result<(), LinkError> {
+    pub fn verify(
+        &self,
+        file_sid: &str,
+        expires: i64,
+        signature: &str,
+        now: i64,
+    ) -> Result<(), LinkError> {
         let sig = hex::decode(signature).map_err(|_| LinkError::BadSignature)?;
         self.mac(file_sid, expires)
             .verify_slice(&sig)
@@ -62,8 +68,17 @@ mod tests {
         let sig = s.sign("abc", 1000);
         assert_eq!(s.verify("abc", 1000, &sig, 999), Ok(()));
         assert_eq!(s.verify("abc", 1000, &sig, 1000), Err(LinkError::Expired));
-        assert_eq!(s.verify("abd", 1000, &sig, 999), Err(LinkError::BadSignature));
-        assert_eq!(s.verify("abc", 1001, &sig, 999), Err(LinkError::BadSignature));
-        assert_eq!(s.verify("abc", 1000, "zz", 999), Err(LinkError::BadSignature));
+        assert_eq!(
+            s.verify("abd", 1000, &sig, 999),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("abc", 1001, &sig, 999),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("abc", 1000, "zz", 999),
+            Err(LinkError::BadSignature)
+        );
     }
 }

@@ -5,8 +5,10 @@ use super::time::Timestamp;
 
 /// Recomputes the read-only `threshold_available_*_percent` figures from the totals.
 pub fn refresh(c: &mut Container) {
-    c.threshold_available_bytes_percent = available_percent(c.threshold_total_bytes, c.threshold_bytes);
-    c.threshold_available_files_percent = available_percent(c.threshold_total_files, c.threshold_files);
+    c.threshold_available_bytes_percent =
+        available_percent(c.threshold_total_bytes, c.threshold_bytes);
+    c.threshold_available_files_percent =
+        available_percent(c.threshold_total_files, c.threshold_files);
 }
 
 /// Percentage of the threshold still free (0 when reached or passed), `None` without a threshold.

@@ -74,7 +74,10 @@ mod tests {
     fn formats_with_millis_and_z() {
         let t = Timestamp(1_795_514_400_123);
         assert_eq!(t.to_rfc3339(), "2026-11-24T10:00:00.123Z");
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-24T10:00:00.123Z"), Some(t));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-24T10:00:00.123Z"),
+            Some(t)
+        );
         assert_eq!(
             Timestamp::parse_rfc3339("2026-11-24T11:00:00.123+01:00"),
             Some(t)

@@ -37,12 +37,22 @@ struct Body<'a> {
 impl ApiError {
     /// An error with a status and headline and no field.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), errors: Vec::new(), retry_after: None, content_range_len: None }
+        ApiError {
+            status,
+            message: message.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            content_range_len: None,
+        }
     }
 
     /// Adds a field error.
     pub fn field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldError { field: Some(field.into()), message: message.into(), reference_sid: None });
+        self.errors.push(FieldError {
+            field: Some(field.into()),
+            message: message.into(),
+            reference_sid: None,
+        });
         self
     }
 
@@ -69,7 +79,10 @@ impl ApiError {
 
     /// 503 with `Retry-After`.
     pub fn busy(retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "transcoding capacity is full");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transcoding capacity is full",
+        );
         e.retry_after = Some(retry_after);
         e
     }
@@ -94,25 +107,39 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound { .. } => (StatusCode::NOT_FOUND, "not found"),
             DomainError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             DomainError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload too large"),
-            DomainError::NotAudio { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type"),
-            DomainError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "object validation error"),
+            DomainError::NotAudio { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
+            }
+            DomainError::Validation { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "object validation error")
+            }
             DomainError::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota exceeded"),
         };
         let mut out = ApiError::new(status, headline);
         match e {
-            DomainError::NotFound { what } => {
-                out.errors.push(FieldError { field: None, message: format!("{what} not found"), reference_sid: None })
-            }
-            DomainError::Validation { field, message, reference_sid } => {
-                out.errors.push(FieldError { field: Some(field), message, reference_sid })
-            }
+            DomainError::NotFound { what } => out.errors.push(FieldError {
+                field: None,
+                message: format!("{what} not found"),
+                reference_sid: None,
+            }),
+            DomainError::Validation {
+                field,
+                message,
+                reference_sid,
+            } => out.errors.push(FieldError {
+                field: Some(field),
+                message,
+                reference_sid,
+            }),
             DomainError::InvalidInput { field, message }
             | DomainError::Conflict { field, message }
             | DomainError::TooLarge { field, message }
             | DomainError::NotAudio { field, message }
-            | DomainError::QuotaExceeded { field, message } => {
-                out.errors.push(FieldError { field: Some(field), message, reference_sid: None })
-            }
+            | DomainError::QuotaExceeded { field, message } => out.errors.push(FieldError {
+                field: Some(field),
+                message,
+                reference_sid: None,
+            }),
         }
         out
     }
@@ -135,11 +162,18 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { status: self.status.as_u16(), message: &self.message, errors: &self.errors };
+        let body = Body {
+            status: self.status.as_u16(),
+            message: &self.message,
+            errors: &self.errors,
+        };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (self.status, json).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

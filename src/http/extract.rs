@@ -21,7 +21,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonFields {
             .await
             .map_err(|e| ApiError::bad_request("body", format!("cannot read the body: {e}")))?;
         if bytes.len() > MAX_JSON_BODY {
-            return Err(ApiError::bad_request("body", format!("must be at most {MAX_JSON_BODY} bytes")));
+            return Err(ApiError::bad_request(
+                "body",
+                format!("must be at most {MAX_JSON_BODY} bytes"),
+            ));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonFields(Fields::from_json(serde_json::json!({}))?));
@@ -39,7 +42,10 @@ pub struct QueryPairs(pub Vec<(String, String)>);
 impl QueryPairs {
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Parses a raw query string.

@@ -42,7 +42,10 @@ impl http_body::Body for Logged {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -79,6 +82,15 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     resp.map(|inner| {
-        Body::new(Logged { inner, method, path, status, bytes: 0, start, expected, complete: false })
+        Body::new(Logged {
+            inner,
+            method,
+            path,
+            status,
+            bytes: 0,
+            start,
+            expected,
+            complete: false,
+        })
     })
 }

@@ -21,12 +21,12 @@ use super::error::ApiError;
 use super::extract::QueryPairs;
 use super::serve::{self, Overrides, Representation, Source};
 use super::transcoded;
-use crate::transcode::Requested;
 use crate::app::AppState;
 use crate::domain::model::FileRecord;
 use crate::domain::signing::LinkError;
 use crate::domain::{DomainError, Timestamp};
 use crate::service::files;
+use crate::transcode::Requested;
 
 /// Most cached lookups. Each may hold an open file descriptor, so this stays well under the
 /// usual 1024-descriptor limit.

@@ -13,30 +13,58 @@ use crate::app::AppState;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/customers", post(customers::create))
-        .route("/v1/customers/{customer_id}", get(customers::get).patch(customers::update))
-        .route("/v1/customers/{customer_id}/tokens", post(customers::add_token))
+        .route(
+            "/v1/customers/{customer_id}",
+            get(customers::get).patch(customers::update),
+        )
+        .route(
+            "/v1/customers/{customer_id}/tokens",
+            post(customers::add_token),
+        )
         .route("/v1/admin/clock", post(customers::advance_clock))
         .route("/v1/account", get(account::get))
-        .route("/v1/containers", post(containers::create).get(containers::list))
+        .route(
+            "/v1/containers",
+            post(containers::create).get(containers::list),
+        )
         .route(
             "/v1/containers/{container_sid}",
-            get(containers::get).patch(containers::update).delete(containers::delete),
+            get(containers::get)
+                .patch(containers::update)
+                .delete(containers::delete),
         )
         // Uploads stream to disk under their own limits, not the default body limit.
-        .route("/v1/files", post(files::upload).layer(DefaultBodyLimit::disable()).get(files::list))
-        .route("/v1/files/{file_sid}", get(files::get).patch(files::update).delete(files::delete))
+        .route(
+            "/v1/files",
+            post(files::upload)
+                .layer(DefaultBodyLimit::disable())
+                .get(files::list),
+        )
+        .route(
+            "/v1/files/{file_sid}",
+            get(files::get).patch(files::update).delete(files::delete),
+        )
         .route("/v1/files/{file_sid}/data", get(files::data));
     let public = Router::new()
         // `get` answers HEAD too (same headers, no body); OPTIONS is the CORS preflight.
-        .route("/f/{key}", get(publish::publish_uri).options(publish::preflight))
-        .route("/download/{file_sid}", get(publish::download).options(publish::preflight));
+        .route(
+            "/f/{key}",
+            get(publish::publish_uri).options(publish::preflight),
+        )
+        .route(
+            "/download/{file_sid}",
+            get(publish::download).options(publish::preflight),
+        );
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
         .merge(public)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+            )
         })
         .layer(axum::middleware::from_fn(log::log_requests))
         .with_state(state)

@@ -52,10 +52,11 @@ async fn serve_inner(
         let repr = Representation::of_file(file);
         return Ok(serve::serve(&state.blobs, method, headers, &repr, ov).await);
     };
-    let source: PathBuf = state
-        .blobs
-        .local_path(&file.blob_key)
-        .ok_or_else(|| Error::Io(std::io::Error::other("blob store keeps no local copy to convert")))?;
+    let source: PathBuf = state.blobs.local_path(&file.blob_key).ok_or_else(|| {
+        Error::Io(std::io::Error::other(
+            "blob store keeps no local copy to convert",
+        ))
+    })?;
     let t = &state.transcoder;
     let repr = |source: Source, len: u64| Representation {
         source,
@@ -66,11 +67,20 @@ async fn serve_inner(
         filename: variant.filename.clone(),
     };
     if let Some(copy) = t.cached(&variant) {
-        let r = repr(Source::Blob { key: String::new(), file: Some(copy.file.clone()) }, copy.len);
+        let r = repr(
+            Source::Blob {
+                key: String::new(),
+                file: Some(copy.file.clone()),
+            },
+            copy.len,
+        );
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
 
-    let validators = Validators { etag: &variant.etag, last_modified: file.date_created.unix_seconds() };
+    let validators = Validators {
+        etag: &variant.etag,
+        last_modified: file.date_created.unix_seconds(),
+    };
     if conditional::evaluate(method, headers, validators) != Precondition::Proceed {
         // 304 or 412 need no bytes: let the common path word them, from an empty window.
         let r = repr(Source::Memory(bytes::Bytes::new()), 0);
@@ -89,7 +99,11 @@ async fn serve_inner(
                 let lo = parts.iter().map(|p| p.start).min().unwrap_or(0);
                 let hi = parts.iter().map(|p| p.start + p.len).max().unwrap_or(0);
                 if hi - lo <= MAX_RANGE_WINDOW {
-                    let bytes = if head { bytes::Bytes::new() } else { t.range(&variant, &source, lo, hi - lo).await? };
+                    let bytes = if head {
+                        bytes::Bytes::new()
+                    } else {
+                        t.range(&variant, &source, lo, hi - lo).await?
+                    };
                     let r = repr(Source::Window { offset: lo, bytes }, len);
                     return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
                 }
@@ -103,11 +117,23 @@ async fn serve_inner(
     if range.is_some() || (head && exact.is_none()) {
         // The whole copy, once, then served with every semantic of a stored file.
         let copy = t.complete(&variant, &source).await?;
-        let r = repr(Source::Blob { key: String::new(), file: Some(copy.file.clone()) }, copy.len);
+        let r = repr(
+            Source::Blob {
+                key: String::new(),
+                file: Some(copy.file.clone()),
+            },
+            copy.len,
+        );
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
     if head {
-        let r = repr(Source::Window { offset: 0, bytes: bytes::Bytes::new() }, exact.unwrap_or(0));
+        let r = repr(
+            Source::Window {
+                offset: 0,
+                bytes: bytes::Bytes::new(),
+            },
+            exact.unwrap_or(0),
+        );
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
     live(state, file, &variant, source, exact, ov).await
@@ -128,7 +154,9 @@ async fn live(
     if let Ok(v) = HeaderValue::from_str(&variant.etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(file.date_created.to_system_time())) {
+    if let Ok(v) =
+        HeaderValue::from_str(&httpdate::fmt_http_date(file.date_created.to_system_time()))
+    {
         h.insert(header::LAST_MODIFIED, v);
     }
     if let Some(cc) = &ov.cache_control {
@@ -136,9 +164,14 @@ async fn live(
     }
     h.insert(
         header::CONTENT_TYPE,
-        ov.content_type.clone().unwrap_or(HeaderValue::from_static(variant.content_type)),
+        ov.content_type
+            .clone()
+            .unwrap_or(HeaderValue::from_static(variant.content_type)),
     );
-    h.insert(header::CONTENT_DISPOSITION, ov.content_disposition(&variant.filename));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        ov.content_disposition(&variant.filename),
+    );
     if let Some(len) = exact {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }

@@ -26,12 +26,23 @@ pub async fn create(state: &AppState, owner: &Customer, f: Fields) -> Result<Con
 
 /// One of the caller's containers.
 pub async fn get(state: &AppState, owner: &Customer, sid: &str) -> Result<Container> {
-    state.meta.container(&owner.id, sid).await?.ok_or_else(not_found)
+    state
+        .meta
+        .container(&owner.id, sid)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// The caller's containers.
-pub async fn list(state: &AppState, owner: &Customer, page: PageRequest) -> Result<Page<Container>> {
-    Ok(state.meta.list_containers(&owner.id, page.page, page.limit).await?)
+pub async fn list(
+    state: &AppState,
+    owner: &Customer,
+    page: PageRequest,
+) -> Result<Page<Container>> {
+    Ok(state
+        .meta
+        .list_containers(&owner.id, page.page, page.limit)
+        .await?)
 }
 
 /// Changes a container's settings (rules checked against the current row, atomically).
@@ -39,7 +50,11 @@ pub async fn update(state: &AppState, owner: &Customer, sid: &str, f: Fields) ->
     let changes = ContainerChanges::parse(f)?;
     let now = Timestamp::now();
     let update = Box::new(move |c: Container, owner: &Customer| changes.apply(c, owner, now));
-    state.meta.update_container(&owner.id, sid, update).await?.ok_or_else(not_found)
+    state
+        .meta
+        .update_container(&owner.id, sid, update)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Deletes an empty container.
@@ -52,11 +67,17 @@ pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()>
 }
 
 /// The container an upload goes to: the named one, or the default (made on first use).
-pub async fn for_upload(state: &AppState, owner: &Customer, sid: Option<&str>) -> Result<Container> {
+pub async fn for_upload(
+    state: &AppState,
+    owner: &Customer,
+    sid: Option<&str>,
+) -> Result<Container> {
     match sid {
-        Some(sid) => state.meta.container(&owner.id, sid).await?.ok_or_else(|| {
-            DomainError::NotFound { what: "container" }.into()
-        }),
+        Some(sid) => state
+            .meta
+            .container(&owner.id, sid)
+            .await?
+            .ok_or_else(|| DomainError::NotFound { what: "container" }.into()),
         None => {
             let now = Timestamp::now();
             let fresh = new_container(uuid::Uuid::new_v4().to_string(), owner, now);

@@ -59,7 +59,11 @@ pub async fn convert_upload(
     content_format: &str,
     desired: Desired,
 ) -> Result<Option<Spooled>> {
-    let field = if desired.format.is_some() { "desired_format" } else { "desired_bitrate" };
+    let field = if desired.format.is_some() {
+        "desired_format"
+    } else {
+        "desired_bitrate"
+    };
     let src = spooled.path.clone();
     let hint = content_format.to_string();
     let info = tokio::task::spawn_blocking(move || mediastore_media::probe(&src, Some(&hint)))
@@ -79,7 +83,12 @@ pub async fn convert_upload(
         .spool_dir()
         .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
     // The guard removes the output on any failure below.
-    let mut converted = Spooled { path: out_path.clone(), size: 0, sha256: String::new(), head: Vec::new() };
+    let mut converted = Spooled {
+        path: out_path.clone(),
+        size: 0,
+        sha256: String::new(),
+        head: Vec::new(),
+    };
     let src = spooled.path.clone();
     let hint = content_format.to_string();
     let started = std::time::Instant::now();

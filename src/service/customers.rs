@@ -14,8 +14,14 @@ pub async fn create(state: &AppState, mut f: Fields) -> Result<(Customer, String
         .value()
         .ok_or_else(|| DomainError::invalid("name", "is required"))?;
     check_name("name", &name)?;
-    let quota_bytes = f.int("quota_bytes", 0, i64::MAX)?.value().unwrap_or(DEFAULT_CUSTOMER_QUOTA_BYTES);
-    let max_containers = f.int("max_containers", 0, 1_000_000)?.value().unwrap_or(DEFAULT_MAX_CONTAINERS);
+    let quota_bytes = f
+        .int("quota_bytes", 0, i64::MAX)?
+        .value()
+        .unwrap_or(DEFAULT_CUSTOMER_QUOTA_BYTES);
+    let max_containers = f
+        .int("max_containers", 0, 1_000_000)?
+        .value()
+        .unwrap_or(DEFAULT_MAX_CONTAINERS);
     f.finish()?;
     let now = Timestamp::now();
     let customer = Customer {
@@ -30,7 +36,10 @@ pub async fn create(state: &AppState, mut f: Fields) -> Result<(Customer, String
         date_modified: now,
     };
     let token = new_token();
-    state.meta.create_customer(&customer, &hex::encode(token_hash(&token))).await?;
+    state
+        .meta
+        .create_customer(&customer, &hex::encode(token_hash(&token)))
+        .await?;
     Ok((customer, token))
 }
 
@@ -49,7 +58,11 @@ pub async fn update(state: &AppState, id: &str, mut f: Fields) -> Result<Custome
 /// A further token for a customer.
 pub async fn add_token(state: &AppState, id: &str) -> Result<String> {
     let token = new_token();
-    if state.meta.add_token(id, &hex::encode(token_hash(&token)), Timestamp::now()).await? {
+    if state
+        .meta
+        .add_token(id, &hex::encode(token_hash(&token)), Timestamp::now())
+        .await?
+    {
         Ok(token)
     } else {
         Err(DomainError::NotFound { what: "customer" }.into())

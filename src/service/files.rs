@@ -37,7 +37,9 @@ pub fn view(state: &AppState, file: FileRecord, now: Timestamp) -> FileView {
     let publish_uri = match file.publish {
         Publish::No => None,
         Publish::FileSid => Some(format!("{}/f/{}", state.public_url, file.file_sid)),
-        Publish::FileAccessName => Some(format!("{}/f/{}", state.public_url, file.file_access_name)),
+        Publish::FileAccessName => {
+            Some(format!("{}/f/{}", state.public_url, file.file_access_name))
+        }
     };
     let ttl = i64::try_from(state.config.download_link_ttl.as_secs()).unwrap_or(i64::MAX);
     let expire = Timestamp(now.unix_seconds().saturating_add(ttl).saturating_mul(1000));
@@ -47,7 +49,12 @@ pub fn view(state: &AppState, file: FileRecord, now: Timestamp) -> FileView {
         "{}/download/{}?expires={expires}&signature={signature}",
         state.public_url, file.file_sid
     );
-    FileView { file, publish_uri, uri_download, date_download_expire: expire }
+    FileView {
+        file,
+        publish_uri,
+        uri_download,
+        date_download_expire: expire,
+    }
 }
 
 /// Where an upload goes and how large it may be.
@@ -124,23 +131,38 @@ pub async fn create(
             .unwrap_or_else(|| file_sid.clone()),
     };
     let declared_mime = changes.mime_type.clone().value();
-    let mut detected = detect(&spooled.head, Some(&name), declared_mime.as_deref(), changes.content_format.as_deref());
+    let mut detected = detect(
+        &spooled.head,
+        Some(&name),
+        declared_mime.as_deref(),
+        changes.content_format.as_deref(),
+    );
     let mut name = name;
     let mut spooled = spooled;
     // Only with "type": "audio" is the upload converted; otherwise it is stored as sent.
-    if changes.kind.as_deref() == Some("audio") && (changes.desired_format.is_some() || changes.desired_bitrate.is_some()) {
+    if changes.kind.as_deref() == Some("audio")
+        && (changes.desired_format.is_some() || changes.desired_bitrate.is_some())
+    {
         let desired = Desired {
-            format: changes.desired_format.as_deref().and_then(AudioFormat::from_param),
+            format: changes
+                .desired_format
+                .as_deref()
+                .and_then(AudioFormat::from_param),
             bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
         };
-        if let Some(converted) = convert_upload(state, &spooled, &detected.content_format, desired).await? {
+        if let Some(converted) =
+            convert_upload(state, &spooled, &detected.content_format, desired).await?
+        {
             spooled = converted;
             if spooled.size > target.limit.max_bytes {
                 return Err(target.limit.exceeded.into());
             }
             // The stored name follows the stored format.
             if let Some(f) = desired.format {
-                let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s).to_string();
+                let stem = name
+                    .rsplit_once('.')
+                    .map_or(name.as_str(), |(s, _)| s)
+                    .to_string();
                 name = format!("{stem}.{}", f.extension());
             }
             detected = detect(&spooled.head, Some(&name), None, None);
@@ -165,7 +187,10 @@ pub async fn create(
         customer_id: owner.id.clone(),
         blob_key: blob_key.clone(),
         owner_id: changes.owner_id.value(),
-        reference_type: changes.reference_type.value().unwrap_or_else(|| "none".into()),
+        reference_type: changes
+            .reference_type
+            .value()
+            .unwrap_or_else(|| "none".into()),
         reference_id: changes.reference_id.value(),
         name,
         description: changes.description.value(),
@@ -211,7 +236,8 @@ pub async fn create(
 async fn probe_audio(spooled: &Spooled, content_format: &str) -> Option<MediaInfo> {
     let path = spooled.path.clone();
     let hint = content_format.to_string();
-    let probed = tokio::task::spawn_blocking(move || mediastore_media::probe(&path, Some(&hint))).await;
+    let probed =
+        tokio::task::spawn_blocking(move || mediastore_media::probe(&path, Some(&hint))).await;
     match probed {
         Ok(Ok(info)) => Some(MediaInfo {
             codec: info.codec,
@@ -250,7 +276,12 @@ pub async fn list(
 }
 
 /// Changes a file's fields.
-pub async fn update(state: &AppState, owner: &Customer, sid: &str, f: Fields) -> Result<FileRecord> {
+pub async fn update(
+    state: &AppState,
+    owner: &Customer,
+    sid: &str,
+    f: Fields,
+) -> Result<FileRecord> {
     let now = Timestamp::now();
     let changes = FileChanges::parse(f, FileMode::Patch, now)?;
     let update = Box::new(move |file: FileRecord| Ok(changes.apply(file, now)));
@@ -271,7 +302,10 @@ pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()>
 /// A caller's file for `GET /v1/files/{sid}/data`, recording the access.
 pub async fn for_download(state: &AppState, owner: &Customer, sid: &str) -> Result<FileRecord> {
     let file = get(state, owner, sid).await?;
-    state.meta.touch_file(&file.file_sid, Timestamp::now()).await?;
+    state
+        .meta
+        .touch_file(&file.file_sid, Timestamp::now())
+        .await?;
     Ok(file)
 }
 
@@ -287,14 +321,22 @@ pub enum Signed {
 }
 
 /// Checks a signed link (expiry and HMAC first), then finds its file.
-pub async fn signed(state: &AppState, sid: &str, expires: Option<&str>, signature: Option<&str>) -> Result<Signed> {
+pub async fn signed(
+    state: &AppState,
+    sid: &str,
+    expires: Option<&str>,
+    signature: Option<&str>,
+) -> Result<Signed> {
     let (Some(expires), Some(signature)) = (expires, signature) else {
         return Ok(Signed::Refused("expires and signature are required"));
     };
     let Ok(expires) = expires.parse::<i64>() else {
         return Ok(Signed::Refused("expires must be a Unix time"));
     };
-    match state.signer.verify(sid, expires, signature, Timestamp::now().unix_seconds()) {
+    match state
+        .signer
+        .verify(sid, expires, signature, Timestamp::now().unix_seconds())
+    {
         Err(LinkError::Expired) => return Ok(Signed::Refused("the link has expired")),
         Err(LinkError::BadSignature) => return Ok(Signed::Refused("the signature does not match")),
         Ok(()) => {}

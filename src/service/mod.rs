@@ -15,7 +15,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Parses `page` and `limit` query values (defaults 1 and 20).
-    pub fn parse(page: Option<&str>, limit: Option<&str>) -> Result<Self, crate::domain::DomainError> {
+    pub fn parse(
+        page: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<Self, crate::domain::DomainError> {
         use crate::domain::DomainError;
         let page = match page {
             None => 1,

@@ -48,7 +48,10 @@ struct Written {
 }
 
 fn write_all(path: &Path, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<Written> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     let mut hasher = Sha256::new();
     let mut head = Vec::with_capacity(SNIFF_LEN);
     let mut size = 0u64;
@@ -63,7 +66,11 @@ fn write_all(path: &Path, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<Writ
     }
     // Durable before anything refers to it.
     file.sync_all()?;
-    Ok(Written { size, sha256: hex::encode(hasher.finalize()), head })
+    Ok(Written {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        head,
+    })
 }
 
 /// Writes `body` into a new file in `dir`. A body error, a client that goes away, or a body
@@ -78,7 +85,12 @@ where
     let writer_path = path.clone();
     let writer = tokio::task::spawn_blocking(move || write_all(&writer_path, rx));
     // The guard removes the partial file on every early return (and if this future is dropped).
-    let guard = Spooled { path: path.clone(), size: 0, sha256: String::new(), head: Vec::new() };
+    let guard = Spooled {
+        path: path.clone(),
+        size: 0,
+        sha256: String::new(),
+        head: Vec::new(),
+    };
 
     let mut seen = 0u64;
     let mut body = std::pin::pin!(body);
@@ -114,16 +126,28 @@ mod tests {
     use futures_util::stream;
 
     fn limit(max: u64) -> Limit {
-        Limit { max_bytes: max, exceeded: DomainError::TooLarge { field: "max_file_size".into(), message: "too big".into() } }
+        Limit {
+            max_bytes: max,
+            exceeded: DomainError::TooLarge {
+                field: "max_file_size".into(),
+                message: "too big".into(),
+            },
+        }
     }
 
     #[tokio::test]
     async fn hashes_and_counts() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let body = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]);
+        let body = stream::iter(vec![
+            Ok::<_, std::io::Error>(Bytes::from_static(b"hello ")),
+            Ok(Bytes::from_static(b"world")),
+        ]);
         let s = spool(dir.path(), body, &limit(100)).await?;
         assert_eq!(s.size, 11);
-        assert_eq!(s.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(
+            s.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
         assert_eq!(std::fs::read(&s.path)?, b"hello world");
         let path = s.path.clone();
         drop(s);
@@ -132,11 +156,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn over_limit_or_broken_leaves_nothing() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    async fn over_limit_or_broken_leaves_nothing(
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let body = stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 64]))));
+        let body =
+            stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 64]))));
         assert!(spool(dir.path(), body, &limit(100)).await.is_err());
-        let body = stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err(std::io::Error::other("cut"))]);
+        let body = stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("cut")),
+        ]);
         assert!(spool(dir.path(), body, &limit(100)).await.is_err());
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
         Ok(())

@@ -32,7 +32,10 @@ impl FsBlobs {
                 tracing::info!(path = %entry.path().display(), "removed interrupted upload");
             }
         }
-        Ok(FsBlobs { root: root.to_path_buf(), spool })
+        Ok(FsBlobs {
+            root: root.to_path_buf(),
+            spool,
+        })
     }
 
     /// Opens a blob store from a `file://` URL.
@@ -60,7 +63,9 @@ fn not_found(key: &str, e: std::io::Error) -> BlobError {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(std::io::Error::other)?
@@ -102,7 +107,9 @@ impl BlobStore for FsBlobs {
         // Each chunk is read on the blocking pool; the file handle travels with the stream.
         let state = (Some(file), offset, len);
         let s = stream::try_unfold(state, |(file, pos, left)| async move {
-            let Some(mut file) = file else { return Ok(None) };
+            let Some(mut file) = file else {
+                return Ok(None);
+            };
             if left == 0 {
                 return Ok(None);
             }
@@ -178,13 +185,23 @@ mod tests {
         std::fs::write(&spooled, b"hello world")?;
         store.put_file("abcdef", &spooled).await?;
         assert!(!spooled.exists());
-        let got: Vec<Bytes> = store.read_range("abcdef", 6, 5).await?.try_collect().await?;
+        let got: Vec<Bytes> = store
+            .read_range("abcdef", 6, 5)
+            .await?
+            .try_collect()
+            .await?;
         assert_eq!(got.concat(), b"world");
         assert_eq!(&store.read_small("abcdef", 0, 5).await?[..], b"hello");
         assert_eq!(store.list_keys().await?, vec!["abcdef".to_string()]);
         store.delete("abcdef").await?;
-        assert!(matches!(store.read_small("abcdef", 0, 1).await, Err(BlobError::NotFound(_))));
-        assert!(matches!(store.read_small("../etc", 0, 1).await, Err(BlobError::BadKey(_))));
+        assert!(matches!(
+            store.read_small("abcdef", 0, 1).await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.read_small("../etc", 0, 1).await,
+            Err(BlobError::BadKey(_))
+        ));
         Ok(())
     }
 }

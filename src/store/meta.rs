@@ -66,7 +66,8 @@ pub struct Removed {
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     /// Creates a customer with its first token (stored as a hash).
-    async fn create_customer(&self, customer: &Customer, token_hash: &str) -> Result<(), MetaError>;
+    async fn create_customer(&self, customer: &Customer, token_hash: &str)
+        -> Result<(), MetaError>;
     /// A customer by id.
     async fn customer(&self, id: &str) -> Result<Option<Customer>, MetaError>;
     /// Admin changes to a customer's quota and container limit.
@@ -78,20 +79,40 @@ pub trait MetaStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<Customer>, MetaError>;
     /// Adds a further token for a customer.
-    async fn add_token(&self, customer_id: &str, token_hash: &str, now: Timestamp) -> Result<bool, MetaError>;
+    async fn add_token(
+        &self,
+        customer_id: &str,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, MetaError>;
     /// The customer a token (by hash) belongs to.
     async fn customer_by_token(&self, token_hash: &str) -> Result<Option<Customer>, MetaError>;
 
     /// Creates a container, within the customer's `max_containers` and unique keys.
     async fn create_container(&self, container: &Container) -> Result<(), MetaError>;
     /// The customer's default container, created on first use.
-    async fn default_container(&self, customer_id: &str, new: Container) -> Result<Container, MetaError>;
+    async fn default_container(
+        &self,
+        customer_id: &str,
+        new: Container,
+    ) -> Result<Container, MetaError>;
     /// One of the customer's containers.
-    async fn container(&self, customer_id: &str, sid: &str) -> Result<Option<Container>, MetaError>;
+    async fn container(&self, customer_id: &str, sid: &str)
+        -> Result<Option<Container>, MetaError>;
     /// The customer's containers, oldest first.
-    async fn list_containers(&self, customer_id: &str, page: i64, limit: i64) -> Result<Page<Container>, MetaError>;
+    async fn list_containers(
+        &self,
+        customer_id: &str,
+        page: i64,
+        limit: i64,
+    ) -> Result<Page<Container>, MetaError>;
     /// Changes a container through `update`, atomically.
-    async fn update_container(&self, customer_id: &str, sid: &str, update: ContainerUpdate) -> Result<Option<Container>, MetaError>;
+    async fn update_container(
+        &self,
+        customer_id: &str,
+        sid: &str,
+        update: ContainerUpdate,
+    ) -> Result<Option<Container>, MetaError>;
     /// Deletes an empty container (409 while it holds files). False when not found.
     async fn delete_container(&self, customer_id: &str, sid: &str) -> Result<bool, MetaError>;
 
@@ -106,9 +127,18 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Files matching the filters, newest first.
     async fn list_files(&self, query: &FileQuery) -> Result<Page<FileRecord>, MetaError>;
     /// Changes a file through `update`, atomically (threshold totals follow `threshold_include`).
-    async fn update_file(&self, customer_id: &str, sid: &str, update: FileUpdate) -> Result<Option<FileRecord>, MetaError>;
+    async fn update_file(
+        &self,
+        customer_id: &str,
+        sid: &str,
+        update: FileUpdate,
+    ) -> Result<Option<FileRecord>, MetaError>;
     /// Deletes a file's metadata and releases its totals; returns it so its bytes can go.
-    async fn delete_file(&self, customer_id: Option<&str>, sid: &str) -> Result<Option<FileRecord>, MetaError>;
+    async fn delete_file(
+        &self,
+        customer_id: Option<&str>,
+        sid: &str,
+    ) -> Result<Option<FileRecord>, MetaError>;
     /// Records a read through `GET /v1/files/{sid}/data`.
     async fn touch_file(&self, sid: &str, now: Timestamp) -> Result<(), MetaError>;
 
@@ -117,9 +147,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Recomputes every total from the files (start-up repair after a crash).
     async fn recompute_totals(&self) -> Result<(), MetaError>;
     /// Files whose `expires_at` has passed, at most `limit`.
-    async fn expired_files(&self, now: Timestamp, limit: i64) -> Result<Vec<FileRecord>, MetaError>;
+    async fn expired_files(&self, now: Timestamp, limit: i64)
+        -> Result<Vec<FileRecord>, MetaError>;
     /// Containers with `delete_lru` whose threshold is reached.
     async fn containers_over_threshold(&self) -> Result<Vec<Container>, MetaError>;
     /// The least recently accessed included files of a container, oldest first, at most `limit`.
-    async fn lru_files(&self, container_sid: &str, limit: i64) -> Result<Vec<FileRecord>, MetaError>;
+    async fn lru_files(
+        &self,
+        container_sid: &str,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, MetaError>;
 }

@@ -9,12 +9,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::meta::{ContainerUpdate, FileQuery, FileUpdate, MetaError, MetaStore, Page};
 use crate::domain::model::{
-    Classification, Container, Customer, FileRecord, MediaInfo, Publish, ThresholdAction, UniqueKeys,
+    Classification, Container, Customer, FileRecord, MediaInfo, Publish, ThresholdAction,
+    UniqueKeys,
 };
 use crate::domain::quota::{self, Charge};
 use crate::domain::{threshold, DomainError, Timestamp};
@@ -78,10 +81,14 @@ fn customer_row(r: &SqliteRow) -> Result<Customer, MetaError> {
 
 fn parse_classes(s: Option<String>) -> Result<Option<Vec<Classification>>, MetaError> {
     let Some(s) = s else { return Ok(None) };
-    let names: Vec<String> = serde_json::from_str(&s).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+    let names: Vec<String> =
+        serde_json::from_str(&s).map_err(|e| MetaError::Corrupt(e.to_string()))?;
     names
         .iter()
-        .map(|n| Classification::parse(n).ok_or_else(|| MetaError::Corrupt(format!("classification {n}"))))
+        .map(|n| {
+            Classification::parse(n)
+                .ok_or_else(|| MetaError::Corrupt(format!("classification {n}")))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
@@ -127,7 +134,9 @@ fn container_row(r: &SqliteRow) -> Result<Container, MetaError> {
         threshold_total_files: r.try_get("threshold_total_files")?,
         threshold_available_bytes_percent: None,
         threshold_available_files_percent: None,
-        threshold_reached_at: r.try_get::<Option<i64>, _>("threshold_reached_at")?.map(Timestamp),
+        threshold_reached_at: r
+            .try_get::<Option<i64>, _>("threshold_reached_at")?
+            .map(Timestamp),
         unique: r.try_get::<i64, _>("is_unique")? != 0,
         keys: keys_row(r)?,
         date_created: Timestamp(r.try_get("date_created")?),
@@ -158,11 +167,15 @@ fn file_row(r: &SqliteRow) -> Result<FileRecord, MetaError> {
         content_classification: Classification::parse(&class)
             .ok_or_else(|| MetaError::Corrupt(format!("classification {class}")))?,
         media: match media {
-            Some(m) => Some(serde_json::from_str::<MediaInfo>(&m).map_err(|e| MetaError::Corrupt(e.to_string()))?),
+            Some(m) => Some(
+                serde_json::from_str::<MediaInfo>(&m)
+                    .map_err(|e| MetaError::Corrupt(e.to_string()))?,
+            ),
             None => None,
         },
         checksum_sha256: r.try_get("checksum_sha256")?,
-        publish: Publish::parse(&publish).ok_or_else(|| MetaError::Corrupt(format!("publish {publish}")))?,
+        publish: Publish::parse(&publish)
+            .ok_or_else(|| MetaError::Corrupt(format!("publish {publish}")))?,
         file_access_name: r.try_get("file_access_name")?,
         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp),
         threshold_include: r.try_get::<i64, _>("threshold_include")? != 0,
@@ -171,7 +184,9 @@ fn file_row(r: &SqliteRow) -> Result<FileRecord, MetaError> {
         kind: r.try_get("type")?,
         desired_format: r.try_get("desired_format")?,
         desired_bitrate: r.try_get("desired_bitrate")?,
-        date_last_accessed: r.try_get::<Option<i64>, _>("date_last_accessed")?.map(Timestamp),
+        date_last_accessed: r
+            .try_get::<Option<i64>, _>("date_last_accessed")?
+            .map(Timestamp),
         date_created: Timestamp(r.try_get("date_created")?),
         date_modified: Timestamp(r.try_get("date_modified")?),
     })
@@ -183,22 +198,29 @@ fn unique_key(unique: bool, keys: &UniqueKeys) -> Option<String> {
 
 fn is_unique_violation(e: &sqlx::Error, index: &str) -> bool {
     match e {
-        sqlx::Error::Database(db) => {
-            db.is_unique_violation() && db.message().contains(index)
-        }
+        sqlx::Error::Database(db) => db.is_unique_violation() && db.message().contains(index),
         _ => false,
     }
 }
 
-async fn load_customer(tx: &mut Transaction<'static, Sqlite>, id: &str) -> Result<Option<Customer>, MetaError> {
-    let row = sqlx::query(&format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+async fn load_customer(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &str,
+) -> Result<Option<Customer>, MetaError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CUSTOMER_COLS} FROM customers WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
     row.as_ref().map(customer_row).transpose()
 }
 
-async fn load_container(tx: &mut Transaction<'static, Sqlite>, customer_id: &str, sid: &str) -> Result<Option<Container>, MetaError> {
+async fn load_container(
+    tx: &mut Transaction<'static, Sqlite>,
+    customer_id: &str,
+    sid: &str,
+) -> Result<Option<Container>, MetaError> {
     let row = sqlx::query("SELECT * FROM containers WHERE sid = ? AND customer_id = ?")
         .bind(sid)
         .bind(customer_id)
@@ -207,7 +229,10 @@ async fn load_container(tx: &mut Transaction<'static, Sqlite>, customer_id: &str
     row.as_ref().map(container_row).transpose()
 }
 
-async fn insert_container_row(tx: &mut Transaction<'static, Sqlite>, c: &Container) -> Result<(), MetaError> {
+async fn insert_container_row(
+    tx: &mut Transaction<'static, Sqlite>,
+    c: &Container,
+) -> Result<(), MetaError> {
     let res = sqlx::query(
         "INSERT INTO containers (sid, customer_id, is_default, quota_bytes, quota_files, total_bytes, total_files,
             max_file_size, allowed_classifications, blocked_classifications, threshold_action, threshold_bytes,
@@ -255,7 +280,10 @@ async fn insert_container_row(tx: &mut Transaction<'static, Sqlite>, c: &Contain
 }
 
 /// Writes a container's mutable settings and threshold state back.
-async fn save_container(tx: &mut Transaction<'static, Sqlite>, c: &Container) -> Result<(), MetaError> {
+async fn save_container(
+    tx: &mut Transaction<'static, Sqlite>,
+    c: &Container,
+) -> Result<(), MetaError> {
     let res = sqlx::query(
         "UPDATE containers SET quota_bytes = ?, quota_files = ?, max_file_size = ?, allowed_classifications = ?,
             blocked_classifications = ?, threshold_action = ?, threshold_bytes = ?, threshold_files = ?,
@@ -295,7 +323,11 @@ async fn save_container(tx: &mut Transaction<'static, Sqlite>, c: &Container) ->
 }
 
 /// Maps a unique-key violation on containers to the contract's error, naming the holder.
-async fn container_conflict(tx: &mut Transaction<'static, Sqlite>, e: sqlx::Error, c: &Container) -> MetaError {
+async fn container_conflict(
+    tx: &mut Transaction<'static, Sqlite>,
+    e: sqlx::Error,
+    c: &Container,
+) -> MetaError {
     if !is_unique_violation(&e, "unique_key") {
         return e.into();
     }
@@ -319,7 +351,11 @@ async fn container_conflict(tx: &mut Transaction<'static, Sqlite>, e: sqlx::Erro
 }
 
 /// Maps a unique-index violation on files to the contract's error.
-async fn file_conflict(tx: &mut Transaction<'static, Sqlite>, e: sqlx::Error, f: &FileRecord) -> MetaError {
+async fn file_conflict(
+    tx: &mut Transaction<'static, Sqlite>,
+    e: sqlx::Error,
+    f: &FileRecord,
+) -> MetaError {
     if is_unique_violation(&e, "unique_key") {
         let existing: Result<Option<String>, _> = sqlx::query_scalar(
             "SELECT sid FROM files WHERE customer_id = ? AND unique_key = ? AND sid <> ?",
@@ -369,18 +405,20 @@ async fn set_threshold_state(
 impl MetaStore for SqliteMeta {
     async fn create_customer(&self, c: &Customer, token_hash: &str) -> Result<(), MetaError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(&format!("INSERT INTO customers ({CUSTOMER_COLS}) VALUES (?,?,?,?,?,?,?,?,?)"))
-            .bind(&c.id)
-            .bind(&c.name)
-            .bind(c.quota_bytes)
-            .bind(c.max_containers)
-            .bind(c.total_bytes)
-            .bind(c.total_files)
-            .bind(c.container_count)
-            .bind(c.date_created.0)
-            .bind(c.date_modified.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO customers ({CUSTOMER_COLS}) VALUES (?,?,?,?,?,?,?,?,?)"
+        ))
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(c.quota_bytes)
+        .bind(c.max_containers)
+        .bind(c.total_bytes)
+        .bind(c.total_files)
+        .bind(c.container_count)
+        .bind(c.date_created.0)
+        .bind(c.date_modified.0)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO tokens (token_hash, customer_id, date_created) VALUES (?,?,?)")
             .bind(token_hash)
             .bind(&c.id)
@@ -392,10 +430,12 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn customer(&self, id: &str) -> Result<Option<Customer>, MetaError> {
-        let row = sqlx::query(&format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLS} FROM customers WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(customer_row).transpose()
     }
 
@@ -428,7 +468,12 @@ impl MetaStore for SqliteMeta {
         Ok(Some(c))
     }
 
-    async fn add_token(&self, customer_id: &str, token_hash: &str, now: Timestamp) -> Result<bool, MetaError> {
+    async fn add_token(
+        &self,
+        customer_id: &str,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, MetaError> {
         let mut tx = self.write_tx().await?;
         if load_customer(&mut tx, customer_id).await?.is_none() {
             return Ok(false);
@@ -475,7 +520,11 @@ impl MetaStore for SqliteMeta {
         Ok(())
     }
 
-    async fn default_container(&self, customer_id: &str, new: Container) -> Result<Container, MetaError> {
+    async fn default_container(
+        &self,
+        customer_id: &str,
+        new: Container,
+    ) -> Result<Container, MetaError> {
         if let Some(row) = sqlx::query(
             "SELECT * FROM containers WHERE customer_id = ? ORDER BY is_default DESC, date_created, sid LIMIT 1",
         )
@@ -509,13 +558,20 @@ impl MetaStore for SqliteMeta {
             )
             .into());
         }
-        let c = Container { is_default: true, ..new };
+        let c = Container {
+            is_default: true,
+            ..new
+        };
         insert_container_row(&mut tx, &c).await?;
         tx.commit().await?;
         Ok(c)
     }
 
-    async fn container(&self, customer_id: &str, sid: &str) -> Result<Option<Container>, MetaError> {
+    async fn container(
+        &self,
+        customer_id: &str,
+        sid: &str,
+    ) -> Result<Option<Container>, MetaError> {
         let row = sqlx::query("SELECT * FROM containers WHERE sid = ? AND customer_id = ?")
             .bind(sid)
             .bind(customer_id)
@@ -524,7 +580,12 @@ impl MetaStore for SqliteMeta {
         row.as_ref().map(container_row).transpose()
     }
 
-    async fn list_containers(&self, customer_id: &str, page: i64, limit: i64) -> Result<Page<Container>, MetaError> {
+    async fn list_containers(
+        &self,
+        customer_id: &str,
+        page: i64,
+        limit: i64,
+    ) -> Result<Page<Container>, MetaError> {
         let rows = sqlx::query(
             "SELECT * FROM containers WHERE customer_id = ? ORDER BY date_created, sid LIMIT ? OFFSET ?",
         )
@@ -533,17 +594,23 @@ impl MetaStore for SqliteMeta {
         .bind((page - 1).saturating_mul(limit))
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM containers WHERE customer_id = ?")
-            .bind(customer_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM containers WHERE customer_id = ?")
+                .bind(customer_id)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(Page {
             items: rows.iter().map(container_row).collect::<Result<_, _>>()?,
             total_records: total,
         })
     }
 
-    async fn update_container(&self, customer_id: &str, sid: &str, update: ContainerUpdate) -> Result<Option<Container>, MetaError> {
+    async fn update_container(
+        &self,
+        customer_id: &str,
+        sid: &str,
+        update: ContainerUpdate,
+    ) -> Result<Option<Container>, MetaError> {
         let mut tx = self.write_tx().await?;
         let Some(current) = load_container(&mut tx, customer_id, sid).await? else {
             return Ok(None);
@@ -580,7 +647,10 @@ impl MetaStore for SqliteMeta {
             }
             .into());
         }
-        sqlx::query("DELETE FROM containers WHERE sid = ?").bind(sid).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM containers WHERE sid = ?")
+            .bind(sid)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE customers SET container_count = container_count - 1 WHERE id = ?")
             .bind(customer_id)
             .execute(&mut *tx)
@@ -597,7 +667,11 @@ impl MetaStore for SqliteMeta {
         let container = load_container(&mut tx, &f.customer_id, &f.container_sid)
             .await?
             .ok_or(DomainError::NotFound { what: "container" })?;
-        let charge = Charge { bytes: f.size, files: 1, included: f.threshold_include };
+        let charge = Charge {
+            bytes: f.size,
+            files: 1,
+            included: f.threshold_include,
+        };
         let state = quota::admit(&customer, &container, charge, now)?;
         sqlx::query("UPDATE customers SET total_bytes = total_bytes + ?, total_files = total_files + 1, date_modified = ? WHERE id = ?")
             .bind(f.size)
@@ -727,7 +801,12 @@ impl MetaStore for SqliteMeta {
         })
     }
 
-    async fn update_file(&self, customer_id: &str, sid: &str, update: FileUpdate) -> Result<Option<FileRecord>, MetaError> {
+    async fn update_file(
+        &self,
+        customer_id: &str,
+        sid: &str,
+        update: FileUpdate,
+    ) -> Result<Option<FileRecord>, MetaError> {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT * FROM files WHERE sid = ? AND customer_id = ?")
             .bind(sid)
@@ -749,7 +828,12 @@ impl MetaStore for SqliteMeta {
                 quota::ThresholdState {
                     total_bytes,
                     total_files,
-                    reached_at: threshold::reached_at_after(&container, total_bytes, total_files, next.date_modified),
+                    reached_at: threshold::reached_at_after(
+                        &container,
+                        total_bytes,
+                        total_files,
+                        next.date_modified,
+                    ),
                 }
             } else {
                 quota::release(&container, next.size, true)
@@ -793,26 +877,39 @@ impl MetaStore for SqliteMeta {
         Ok(Some(next))
     }
 
-    async fn delete_file(&self, customer_id: Option<&str>, sid: &str) -> Result<Option<FileRecord>, MetaError> {
+    async fn delete_file(
+        &self,
+        customer_id: Option<&str>,
+        sid: &str,
+    ) -> Result<Option<FileRecord>, MetaError> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query("SELECT * FROM files WHERE sid = ? AND (?2 IS NULL OR customer_id = ?2)")
-            .bind(sid)
-            .bind(customer_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM files WHERE sid = ? AND (?2 IS NULL OR customer_id = ?2)")
+                .bind(sid)
+                .bind(customer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(file) = row.as_ref().map(file_row).transpose()? else {
             return Ok(None);
         };
         let container = load_container(&mut tx, &file.customer_id, &file.container_sid)
             .await?
             .ok_or_else(|| MetaError::Corrupt(format!("file {sid} without container")))?;
-        sqlx::query("DELETE FROM files WHERE sid = ?").bind(sid).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM files WHERE sid = ?")
+            .bind(sid)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE containers SET total_bytes = total_bytes - ?, total_files = total_files - 1 WHERE sid = ?")
             .bind(file.size)
             .bind(&file.container_sid)
             .execute(&mut *tx)
             .await?;
-        set_threshold_state(&mut tx, &file.container_sid, quota::release(&container, file.size, file.threshold_include)).await?;
+        set_threshold_state(
+            &mut tx,
+            &file.container_sid,
+            quota::release(&container, file.size, file.threshold_include),
+        )
+        .await?;
         sqlx::query("UPDATE customers SET total_bytes = total_bytes - ?, total_files = total_files - 1, date_modified = ? WHERE id = ?")
             .bind(file.size)
             .bind(Timestamp::now().0)
@@ -833,7 +930,9 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn all_blob_keys(&self) -> Result<Vec<(String, String)>, MetaError> {
-        Ok(sqlx::query_as("SELECT sid, blob_key FROM files").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT sid, blob_key FROM files")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn recompute_totals(&self) -> Result<(), MetaError> {
@@ -859,7 +958,11 @@ impl MetaStore for SqliteMeta {
         Ok(())
     }
 
-    async fn expired_files(&self, now: Timestamp, limit: i64) -> Result<Vec<FileRecord>, MetaError> {
+    async fn expired_files(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, MetaError> {
         let rows = sqlx::query("SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?")
             .bind(now.0)
             .bind(limit)
@@ -879,7 +982,11 @@ impl MetaStore for SqliteMeta {
         rows.iter().map(container_row).collect()
     }
 
-    async fn lru_files(&self, container_sid: &str, limit: i64) -> Result<Vec<FileRecord>, MetaError> {
+    async fn lru_files(
+        &self,
+        container_sid: &str,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, MetaError> {
         let rows = sqlx::query(
             "SELECT * FROM files WHERE container_sid = ? AND threshold_include = 1
              ORDER BY coalesce(date_last_accessed, 0), date_created LIMIT ?",

@@ -31,6 +31,9 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Conversion {
     pub path: PathBuf,
+    /// A read handle opened with the file: readers `pread` it, so the file may be renamed
+    /// (into the cache) or removed while they follow it.
+    file: Arc<File>,
     written: AtomicU64,
     phase: Mutex<Phase>,
     notify: Notify,
@@ -40,21 +43,31 @@ pub struct Conversion {
 }
 
 impl Conversion {
-    /// A conversion that will write to `path`.
-    pub fn new(path: PathBuf) -> Arc<Self> {
-        Arc::new(Conversion {
+    /// A conversion writing to a new file at `path`; returns it and the file to write.
+    pub fn create(path: PathBuf) -> std::io::Result<(Arc<Self>, File)> {
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let reader = File::open(&path)?;
+        let conv = Arc::new(Conversion {
             path,
+            file: Arc::new(reader),
             written: AtomicU64::new(0),
             phase: Mutex::new(Phase::Running),
             notify: Notify::new(),
             cancel: AtomicBool::new(false),
             readers: AtomicUsize::new(0),
-        })
+        });
+        Ok((conv, writer))
     }
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        self.phase.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.phase
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Bytes written so far.
@@ -69,10 +82,13 @@ impl Conversion {
     }
 
     /// Registers interest: the conversion runs while someone holds a [`Reader`].
-    pub fn subscribe(self: &Arc<Self>) -> std::io::Result<Reader> {
-        let file = File::open(&self.path)?;
+    pub fn subscribe(self: &Arc<Self>) -> Reader {
         self.readers.fetch_add(1, Ordering::AcqRel);
-        Ok(Reader { conv: Arc::clone(self), file: Arc::new(file), pos: 0 })
+        Reader {
+            conv: Arc::clone(self),
+            file: Arc::clone(&self.file),
+            pos: 0,
+        }
     }
 
     /// Waits until the conversion ends (holding interest in it meanwhile).
@@ -116,10 +132,14 @@ pub struct SpoolWriter {
 }
 
 impl SpoolWriter {
-    /// Creates the spool file of `conv`.
-    pub fn create(conv: &Arc<Conversion>) -> std::io::Result<Self> {
-        let file = File::create(&conv.path)?;
-        Ok(SpoolWriter { conv: Arc::clone(conv), file, buf: Vec::with_capacity(FLUSH_AT * 2), len: 0 })
+    /// The writer of `conv`'s spool file (`file`, from [`Conversion::create`]).
+    pub fn new(conv: &Arc<Conversion>, file: File) -> Self {
+        SpoolWriter {
+            conv: Arc::clone(conv),
+            file,
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            len: 0,
+        }
     }
 
     fn publish(&mut self) -> std::io::Result<()> {

@@ -43,7 +43,9 @@ pub struct Transcoder {
 
 impl std::fmt::Debug for Transcoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transcoder").field("dir", &self.dir).finish()
+        f.debug_struct("Transcoder")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 
@@ -96,7 +98,15 @@ impl Transcoder {
     pub fn cached(&self, variant: &Variant) -> Option<Arc<Copy>> {
         let hit = self.cache.get(&variant.key);
         if hit.is_some() {
-            log_conversion(Outcome { variant, started: Instant::now(), stats: None }, hit.as_ref().map_or(0, |c| c.len), true);
+            log_conversion(
+                Outcome {
+                    variant,
+                    started: Instant::now(),
+                    stats: None,
+                },
+                hit.as_ref().map_or(0, |c| c.len),
+                true,
+            );
         }
         hit
     }
@@ -104,7 +114,10 @@ impl Transcoder {
     /// Drops every cached copy of a blob (its file was deleted).
     pub fn forget(&self, blob_key: &str) {
         let key = blob_key.to_string();
-        if let Err(e) = self.cache.invalidate_entries_if(move |k, _| k.blob_key == key) {
+        if let Err(e) = self
+            .cache
+            .invalidate_entries_if(move |k, _| k.blob_key == key)
+        {
             tracing::warn!(error = %e, "cannot invalidate cached copies");
         }
     }
@@ -118,7 +131,11 @@ impl Transcoder {
     }
 
     /// Joins the running conversion of `variant`, or starts it from `source`.
-    pub async fn conversion(&self, variant: &Variant, source: &Path) -> Result<Arc<Conversion>, Error> {
+    pub async fn conversion(
+        &self,
+        variant: &Variant,
+        source: &Path,
+    ) -> Result<Arc<Conversion>, Error> {
         if let Some(c) = self.running(&variant.key) {
             return Ok(c);
         }
@@ -128,44 +145,85 @@ impl Transcoder {
         if let Some(c) = inflight.get(&variant.key) {
             return Ok(Arc::clone(c));
         }
-        let path = self.dir.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-        let conv = Conversion::new(path);
-        // The spool file exists before anyone subscribes to it.
-        std::fs::File::create(&conv.path)?;
+        let path = self
+            .dir
+            .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        let (conv, writer) = Conversion::create(path)?;
         inflight.insert(variant.key.clone(), Arc::clone(&conv));
         drop(inflight);
-        self.spawn(variant.clone(), source.to_path_buf(), Arc::clone(&conv), permit);
+        self.spawn(
+            variant.clone(),
+            source.to_path_buf(),
+            Arc::clone(&conv),
+            writer,
+            permit,
+        );
         Ok(conv)
     }
 
     fn running(&self, key: &VariantKey) -> Option<Arc<Conversion>> {
-        self.inflight.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
+        self.inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
     }
 
-    fn spawn(&self, variant: Variant, source: PathBuf, conv: Arc<Conversion>, permit: OwnedSemaphorePermit) {
+    fn spawn(
+        &self,
+        variant: Variant,
+        source: PathBuf,
+        conv: Arc<Conversion>,
+        writer: std::fs::File,
+        permit: OwnedSemaphorePermit,
+    ) {
         let started = Instant::now();
         let cache = self.cache.clone();
-        let dir_done = self.dir.join(format!("{}.copy", uuid::Uuid::new_v4().simple()));
+        let dir_done = self
+            .dir
+            .join(format!("{}.copy", uuid::Uuid::new_v4().simple()));
         let inflight_key = variant.key.clone();
         let inflight = Arc::clone(&self.inflight);
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let opts = TranscodeOptions { format: variant.key.format, bitrate_kbps: variant.key.bitrate_kbps };
-            let result = SpoolWriter::create(&conv).map_err(MediaError::from).and_then(|mut w| {
-                let stats = mediastore_media::transcode(&source, Some(&variant.source_hint), &opts, &mut w, &conv.cancel)?;
-                let len = w.finish()?;
-                Ok((stats, len))
-            });
+            let opts = TranscodeOptions {
+                format: variant.key.format,
+                bitrate_kbps: variant.key.bitrate_kbps,
+            };
+            let mut w = SpoolWriter::new(&conv, writer);
+            let result = mediastore_media::transcode(
+                &source,
+                Some(&variant.source_hint),
+                &opts,
+                &mut w,
+                &conv.cancel,
+            )
+            .and_then(|stats| Ok((stats, w.finish()?)));
+            // The worker is free as soon as the encoder is; readers may still be catching up.
+            drop(permit);
             match result {
                 Ok((stats, len)) => {
                     let kept = std::fs::rename(&conv.path, &dir_done)
                         .and_then(|()| std::fs::File::open(&dir_done))
-                        .map(|file| Arc::new(Copy { path: dir_done.clone(), file: Arc::new(file), len }));
+                        .map(|file| {
+                            Arc::new(Copy {
+                                path: dir_done.clone(),
+                                file: Arc::new(file),
+                                len,
+                            })
+                        });
                     match kept {
                         Ok(copy) => cache.insert(inflight_key.clone(), copy),
                         Err(e) => tracing::warn!(error = %e, "converted copy not cached"),
                     }
-                    log_conversion(Outcome { variant: &variant, started, stats: Some(&stats) }, len, false);
+                    log_conversion(
+                        Outcome {
+                            variant: &variant,
+                            started,
+                            stats: Some(&stats),
+                        },
+                        len,
+                        false,
+                    );
                     conv.finish(Phase::Done);
                 }
                 Err(e) => {
@@ -173,26 +231,25 @@ impl Transcoder {
                     if !matches!(e, MediaError::Cancelled) {
                         tracing::warn!(source = %variant.source_hint, target = variant.key.format.name(), error = %e, "conversion failed");
                     } else {
-                        tracing::info!(target = variant.key.format.name(), took_ms = started.elapsed().as_secs_f64() * 1000.0, "conversion cancelled: no one is reading");
+                        tracing::info!(
+                            target = variant.key.format.name(),
+                            took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "conversion cancelled: no one is reading"
+                        );
                     }
                     conv.finish(Phase::Failed(e.to_string()));
                 }
             }
-            inflight.lock().unwrap_or_else(PoisonError::into_inner).remove(&inflight_key);
+            inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&inflight_key);
         });
     }
 
     /// Follows the conversion of `variant` from its first byte (joining or starting it).
     pub async fn follow(&self, variant: &Variant, source: &Path) -> Result<Reader, Error> {
-        let conv = self.conversion(variant, source).await?;
-        match conv.subscribe() {
-            Ok(r) => Ok(r),
-            // Finished and renamed between the lookup and the open: it is in the cache now.
-            Err(_) => {
-                let again = self.conversion(variant, source).await?;
-                Ok(again.subscribe()?)
-            }
-        }
+        Ok(self.conversion(variant, source).await?.subscribe())
     }
 
     /// The whole copy, converting it once if needed (everyone asking meanwhile shares the run).
@@ -214,14 +271,23 @@ impl Transcoder {
 
     /// Bytes `[start, start + len)` of a constant-rate copy without converting what follows, on
     /// a worker. Identical to the same slice of the whole copy.
-    pub async fn range(&self, variant: &Variant, source: &Path, start: u64, len: u64) -> Result<Bytes, Error> {
+    pub async fn range(
+        &self,
+        variant: &Variant,
+        source: &Path,
+        start: u64,
+        len: u64,
+    ) -> Result<Bytes, Error> {
         let permit = self.permit().await?;
         let variant = variant.clone();
         let source = source.to_path_buf();
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let opts = TranscodeOptions { format: variant.key.format, bitrate_kbps: variant.key.bitrate_kbps };
+            let opts = TranscodeOptions {
+                format: variant.key.format,
+                bitrate_kbps: variant.key.bitrate_kbps,
+            };
             let r = convert_range(&source, &variant.source_hint, &opts, start, len);
             tracing::info!(
                 source = %variant.source_hint,
@@ -244,22 +310,35 @@ impl Transcoder {
             return Ok(None);
         }
         let (source, hint) = (source.to_path_buf(), variant.source_hint.clone());
-        let opts = TranscodeOptions { format: variant.key.format, bitrate_kbps: variant.key.bitrate_kbps };
-        let probed = tokio::task::spawn_blocking(move || mediastore_media::probe(&source, Some(&hint)))
-            .await
-            .map_err(std::io::Error::other)?;
-        Ok(probed.ok().and_then(|info| mediastore_media::exact_output_len(&info, &opts)))
+        let opts = TranscodeOptions {
+            format: variant.key.format,
+            bitrate_kbps: variant.key.bitrate_kbps,
+        };
+        let probed =
+            tokio::task::spawn_blocking(move || mediastore_media::probe(&source, Some(&hint)))
+                .await
+                .map_err(std::io::Error::other)?;
+        Ok(probed
+            .ok()
+            .and_then(|info| mediastore_media::exact_output_len(&info, &opts)))
     }
 }
 
 /// Bytes `[start, start + len)` of the conversion, from the media layer, which converts only
 /// what the window needs where that gives the same bytes (see `mediastore_media::transcode_range`).
-fn convert_range(source: &Path, hint: &str, opts: &TranscodeOptions, start: u64, len: u64) -> Result<Bytes, Error> {
+fn convert_range(
+    source: &Path,
+    hint: &str,
+    opts: &TranscodeOptions,
+    start: u64,
+    len: u64,
+) -> Result<Bytes, Error> {
     let want = usize::try_from(len).map_err(|_| std::io::Error::other("range too large"))?;
     let mut out = Vec::with_capacity(want);
     // Nobody cancels a range: it is short and its caller waits for all of it.
     let cancel = AtomicBool::new(false);
-    mediastore_media::transcode_range(source, Some(hint), opts, start, len, &mut out, &cancel).map_err(media_error)?;
+    mediastore_media::transcode_range(source, Some(hint), opts, start, len, &mut out, &cancel)
+        .map_err(media_error)?;
     Ok(Bytes::from(out))
 }
 
@@ -267,7 +346,11 @@ fn convert_range(source: &Path, hint: &str, opts: &TranscodeOptions, start: u64,
 /// it is the input's (then 422 naming the problem).
 pub fn media_error(e: MediaError) -> Error {
     if e.is_client_fault() {
-        crate::domain::DomainError::validation("f", format!("the stored audio cannot be converted: {e}")).into()
+        crate::domain::DomainError::validation(
+            "f",
+            format!("the stored audio cannot be converted: {e}"),
+        )
+        .into()
     } else {
         Error::Io(std::io::Error::other(e.to_string()))
     }

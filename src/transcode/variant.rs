@@ -50,26 +50,38 @@ impl Requested {
                     .then(|| AudioFormat::from_param(f))
                     .flatten()
                     .ok_or_else(|| {
-                        DomainError::invalid("f", "must be one of al alaw flac g722 mp3 mp4 ogg ul ulaw wav")
+                        DomainError::invalid(
+                            "f",
+                            "must be one of al alaw flac g722 mp3 mp4 ogg ul ulaw wav",
+                        )
                     })?,
             ),
         };
         let bitrate_kbps = match br {
             None => None,
             Some(b) => {
-                let n: i64 = b.parse().map_err(|_| DomainError::invalid("br", "must be a bitrate in kbit/s"))?;
+                let n: i64 = b
+                    .parse()
+                    .map_err(|_| DomainError::invalid("br", "must be a bitrate in kbit/s"))?;
                 check_bitrate("br", n)?;
                 Some(n as u32)
             }
         };
-        Ok(Some(Requested { format, bitrate_kbps }))
+        Ok(Some(Requested {
+            format,
+            bitrate_kbps,
+        }))
     }
 
     /// The copy of `file` this asks for, or `None` when the stored file already is it. A file
     /// that is not audio answers 415; `br` not below the stored bitrate is ignored.
     pub fn variant_of(self, file: &FileRecord) -> Result<Option<Variant>, DomainError> {
         let not_audio = || DomainError::NotAudio {
-            field: if self.format.is_some() { "f".into() } else { "br".into() },
+            field: if self.format.is_some() {
+                "f".into()
+            } else {
+                "br".into()
+            },
             message: "the file is not audio this server can convert".into(),
         };
         let media = file.media.as_ref().ok_or_else(not_audio)?;
@@ -90,9 +102,16 @@ impl Requested {
             Some(b) => format!("\"{inner}-{}-{b}\"", format.name()),
             None => format!("\"{inner}-{}\"", format.name()),
         };
-        let stem = file.name.rsplit_once('.').map_or(file.name.as_str(), |(s, _)| s);
+        let stem = file
+            .name
+            .rsplit_once('.')
+            .map_or(file.name.as_str(), |(s, _)| s);
         Ok(Some(Variant {
-            key: VariantKey { blob_key: file.blob_key.clone(), format, bitrate_kbps },
+            key: VariantKey {
+                blob_key: file.blob_key.clone(),
+                format,
+                bitrate_kbps,
+            },
             source_hint: file.content_format.clone(),
             etag,
             content_type: format.content_type(),
@@ -108,7 +127,9 @@ mod tests {
     #[test]
     fn parses_f_and_br() {
         assert_eq!(Requested::parse(None, None), Ok(None));
-        let r = Requested::parse(Some("al"), Some("32")).expect("valid").expect("some");
+        let r = Requested::parse(Some("al"), Some("32"))
+            .expect("valid")
+            .expect("some");
         assert_eq!(r.format, Some(AudioFormat::Alaw));
         assert_eq!(r.bitrate_kbps, Some(32));
         for bad in ["wave", "m4a", "MP3", "", "exe"] {

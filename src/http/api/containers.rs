@@ -13,29 +13,53 @@ use crate::http::extract::{JsonFields, QueryPairs};
 use crate::service::{containers, PageRequest};
 
 /// `POST /v1/containers` → 201.
-pub async fn create(Caller(c): Caller, State(state): State<AppState>, JsonFields(f): JsonFields) -> Result<(StatusCode, Json<Container>), ApiError> {
-    Ok((StatusCode::CREATED, Json(containers::create(&state, &c, f).await?)))
+pub async fn create(
+    Caller(c): Caller,
+    State(state): State<AppState>,
+    JsonFields(f): JsonFields,
+) -> Result<(StatusCode, Json<Container>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(containers::create(&state, &c, f).await?),
+    ))
 }
 
 /// `GET /v1/containers?page=&limit=`.
-pub async fn list(Caller(c): Caller, State(state): State<AppState>, q: QueryPairs) -> Result<Json<List<Container>>, ApiError> {
+pub async fn list(
+    Caller(c): Caller,
+    State(state): State<AppState>,
+    q: QueryPairs,
+) -> Result<Json<List<Container>>, ApiError> {
     let page = PageRequest::parse(q.get("page"), q.get("limit"))?;
     let items = containers::list(&state, &c, page).await?;
     Ok(Json(List::new(items, page, |c| c)))
 }
 
 /// `GET /v1/containers/{container_sid}`.
-pub async fn get(Caller(c): Caller, State(state): State<AppState>, Path(sid): Path<String>) -> Result<Json<Container>, ApiError> {
+pub async fn get(
+    Caller(c): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+) -> Result<Json<Container>, ApiError> {
     Ok(Json(containers::get(&state, &c, &sid).await?))
 }
 
 /// `PATCH /v1/containers/{container_sid}`.
-pub async fn update(Caller(c): Caller, State(state): State<AppState>, Path(sid): Path<String>, JsonFields(f): JsonFields) -> Result<Json<Container>, ApiError> {
+pub async fn update(
+    Caller(c): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    JsonFields(f): JsonFields,
+) -> Result<Json<Container>, ApiError> {
     Ok(Json(containers::update(&state, &c, &sid, f).await?))
 }
 
 /// `DELETE /v1/containers/{container_sid}` → 204 (409 while it holds files).
-pub async fn delete(Caller(c): Caller, State(state): State<AppState>, Path(sid): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    Caller(c): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+) -> Result<StatusCode, ApiError> {
     containers::delete(&state, &c, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,11 +26,20 @@ fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 /// `POST /v1/files`: multipart (`file_object` + `data`) or a raw body with fields in the query.
-pub async fn upload(Caller(owner): Caller, State(state): State<AppState>, q: QueryPairs, req: Request) -> Result<(StatusCode, Json<FileView>), ApiError> {
+pub async fn upload(
+    Caller(owner): Caller,
+    State(state): State<AppState>,
+    q: QueryPairs,
+    req: Request,
+) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let file = if is_multipart(req.headers()) {
         upload_multipart(&state, &owner, req).await?
     } else {
@@ -46,14 +55,23 @@ pub async fn upload(Caller(owner): Caller, State(state): State<AppState>, q: Que
         let spooled = spool(state.blobs.spool_dir(), body, &target.limit).await?;
         files::create(&state, &owner, changes, target, spooled, None).await?
     };
-    Ok((StatusCode::CREATED, Json(files::view(&state, file, Timestamp::now()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(files::view(&state, file, Timestamp::now())),
+    ))
 }
 
-async fn upload_multipart(state: &AppState, owner: &crate::domain::model::Customer, req: Request) -> Result<crate::domain::model::FileRecord, ApiError> {
+async fn upload_multipart(
+    state: &AppState,
+    owner: &crate::domain::model::Customer,
+    req: Request,
+) -> Result<crate::domain::model::FileRecord, ApiError> {
     let mut mp = Multipart::from_request(req, state)
         .await
         .map_err(|e| ApiError::bad_request("body", format!("invalid multipart body: {e}")))?;
-    let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request("body", format!("invalid multipart body: {e}"));
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request("body", format!("invalid multipart body: {e}"))
+    };
     let mut changes = None;
     let mut data = None;
     while let Some(field) = mp.next_field().await.map_err(bad)? {
@@ -66,8 +84,9 @@ async fn upload_multipart(state: &AppState, owner: &crate::domain::model::Custom
                 if bytes.len() > MAX_FILE_OBJECT {
                     return Err(ApiError::bad_request("file_object", "is too large"));
                 }
-                let value: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request("file_object", format!("invalid JSON: {e}")))?;
+                let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request("file_object", format!("invalid JSON: {e}"))
+                })?;
                 changes = Some(files::parse_upload_fields(Fields::from_json(value)?)?);
             }
             Some("data") => {
@@ -84,7 +103,12 @@ async fn upload_multipart(state: &AppState, owner: &crate::domain::model::Custom
                 let spooled = spool(state.blobs.spool_dir(), field, &target.limit).await?;
                 data = Some((spooled, filename, target, parsed));
             }
-            Some(other) => return Err(ApiError::bad_request(other, "unknown form part (expected file_object and data)")),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    other,
+                    "unknown form part (expected file_object and data)",
+                ))
+            }
             None => return Err(ApiError::bad_request("body", "a form part has no name")),
         }
     }
@@ -103,10 +127,24 @@ async fn upload_multipart(state: &AppState, owner: &crate::domain::model::Custom
 }
 
 /// `GET /v1/files?container_sid=&tag=&reference_type=&reference_id=&owner_id=&name=&page=&limit=`.
-pub async fn list(Caller(owner): Caller, State(state): State<AppState>, q: QueryPairs) -> Result<Json<List<FileView>>, ApiError> {
+pub async fn list(
+    Caller(owner): Caller,
+    State(state): State<AppState>,
+    q: QueryPairs,
+) -> Result<Json<List<FileView>>, ApiError> {
     let page = PageRequest::parse(q.get("page"), q.get("limit"))?;
     for (k, _) in &q.0 {
-        if !matches!(k.as_str(), "container_sid" | "tag" | "reference_type" | "reference_id" | "owner_id" | "name" | "page" | "limit") {
+        if !matches!(
+            k.as_str(),
+            "container_sid"
+                | "tag"
+                | "reference_type"
+                | "reference_id"
+                | "owner_id"
+                | "name"
+                | "page"
+                | "limit"
+        ) {
             return Err(ApiError::bad_request(k, "unknown filter"));
         }
     }
@@ -122,30 +160,58 @@ pub async fn list(Caller(owner): Caller, State(state): State<AppState>, q: Query
     };
     let found = files::list(&state, &owner, query, page).await?;
     let now = Timestamp::now();
-    Ok(Json(List::new(found, page, |f| files::view(&state, f, now))))
+    Ok(Json(List::new(found, page, |f| {
+        files::view(&state, f, now)
+    })))
 }
 
 /// `GET /v1/files/{file_sid}`.
-pub async fn get(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>) -> Result<Json<FileView>, ApiError> {
+pub async fn get(
+    Caller(owner): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+) -> Result<Json<FileView>, ApiError> {
     let f = files::get(&state, &owner, &sid).await?;
     Ok(Json(files::view(&state, f, Timestamp::now())))
 }
 
 /// `PATCH /v1/files/{file_sid}`.
-pub async fn update(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>, JsonFields(f): JsonFields) -> Result<Json<FileView>, ApiError> {
+pub async fn update(
+    Caller(owner): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    JsonFields(f): JsonFields,
+) -> Result<Json<FileView>, ApiError> {
     let f = files::update(&state, &owner, &sid, f).await?;
     Ok(Json(files::view(&state, f, Timestamp::now())))
 }
 
 /// `DELETE /v1/files/{file_sid}` → 204.
-pub async fn delete(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    Caller(owner): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+) -> Result<StatusCode, ApiError> {
     files::delete(&state, &owner, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/files/{file_sid}/data`: the bytes, through the same serving path as the publish URI.
-pub async fn data(Caller(owner): Caller, State(state): State<AppState>, Path(sid): Path<String>, method: Method, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+pub async fn data(
+    Caller(owner): Caller,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response<Body>, ApiError> {
     let file = files::for_download(&state, &owner, &sid).await?;
     let repr = Representation::of_file(&file);
-    Ok(serve::serve(&state.blobs, &method, &headers, &repr, &Overrides::default()).await)
+    Ok(serve::serve(
+        &state.blobs,
+        &method,
+        &headers,
+        &repr,
+        &Overrides::default(),
+    )
+    .await)
 }

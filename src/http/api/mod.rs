@@ -30,7 +30,11 @@ impl<T: Serialize> List<T> {
     pub fn new<U>(page: Page<U>, req: PageRequest, f: impl FnMut(U) -> T) -> Self {
         List {
             items: page.items.into_iter().map(f).collect(),
-            pagination: Pagination { page: req.page, limit: req.limit, total_records: page.total_records },
+            pagination: Pagination {
+                page: req.page,
+                limit: req.limit,
+                total_records: page.total_records,
+            },
         }
     }
 }

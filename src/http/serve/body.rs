@@ -102,7 +102,10 @@ pub async fn read_whole(
 ) -> Result<Bytes, BlobError> {
     match src {
         Source::Memory(b) => slice(b, offset, len as u64),
-        Source::Window { offset: base, bytes } => slice(bytes, window_offset(*base, offset)?, len as u64),
+        Source::Window {
+            offset: base,
+            bytes,
+        } => slice(bytes, window_offset(*base, offset)?, len as u64),
         Source::Blob {
             file: Some(file), ..
         } => Ok(pread(file, offset, len).await?),
@@ -139,7 +142,10 @@ pub async fn stream_range(
             let b = slice(b, offset, len)?;
             Ok(Box::pin(stream::once(async move { Ok(b) })))
         }
-        Source::Window { offset: base, bytes } => {
+        Source::Window {
+            offset: base,
+            bytes,
+        } => {
             let b = slice(bytes, window_offset(*base, offset)?, len)?;
             Ok(Box::pin(stream::once(async move { Ok(b) })))
         }
