@@ -430,3 +430,43 @@ async fn a_client_that_disconnects_frees_its_worker_and_a_full_pool_answers_503(
     assert_eq!(r.status(), 206);
     assert!(s.log().contains("conversion cancelled"), "{}", s.log());
 }
+
+#[tokio::test]
+async fn converted_copies_play_in_ffmpeg() {
+    if !common::have_tool("ffmpeg") {
+        return;
+    }
+    let s = Server::start().await;
+    let c = s.acme().await;
+    let (uri, _) = published(&s, &c.token, "music.wav", fixture("music44k.wav")).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (fmt, _) in FORMATS {
+        let body = get(&s, &format!("{uri}?f={fmt}"), None)
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let path = dir.path().join(format!("copy.{fmt}"));
+        std::fs::write(&path, &body).unwrap();
+        // Raw formats carry no header: tell ffmpeg what they are.
+        let input: Vec<&str> = match fmt {
+            "al" | "alaw" => vec!["-f", "alaw", "-ar", "8000", "-ac", "1"],
+            "ul" | "ulaw" => vec!["-f", "mulaw", "-ar", "8000", "-ac", "1"],
+            "g722" => vec!["-f", "g722"],
+            _ => vec![],
+        };
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-xerror"])
+            .args(&input)
+            .arg("-i")
+            .arg(&path)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{fmt}: ffmpeg says {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
