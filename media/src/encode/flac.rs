@@ -6,6 +6,8 @@
 //! figures at the end.
 
 use std::io::Write;
+use std::sync::mpsc;
+use std::thread;
 
 use flacenc::bitsink::MemSink;
 use flacenc::component::{BitRepr, StreamInfo};
@@ -20,18 +22,104 @@ use crate::MediaError;
 const BLOCK: usize = 4096;
 
 pub(crate) struct FlacEncoder {
-    cfg: flacenc::error::Verified<config::Encoder>,
-    info: StreamInfo,
-    fb: FrameBuf,
+    workers: Vec<Worker>,
     channels: usize,
     rate: u32,
+    /// The block being filled (16-bit samples widened to i32, interleaved).
     pending: Vec<i32>,
-    frame_no: usize,
+    /// Sample buffers handed back by the workers, reused for the next blocks.
+    free: Vec<Vec<i32>>,
+    /// Blocks submitted / written so far; block `i` goes to worker `i % workers.len()`,
+    /// so reading results round-robin from `written` keeps the output in order.
+    submitted: usize,
+    written: usize,
     total: u64,
     min_frame: u32,
     max_frame: u32,
-    sink: MemSink<u8>,
     header_written: bool,
+}
+
+/// One block for a worker: its frame number and interleaved samples.
+struct Job {
+    frame_no: usize,
+    pcm: Vec<i32>,
+}
+
+/// A worker's answer: the encoded frame and the sample buffer, for reuse.
+type Done = Result<(Vec<u8>, Vec<i32>), MediaError>;
+
+/// An encoding thread. FLAC frames are independent, so blocks are spread over the
+/// workers and their frames written back in submission order: the bytes are those
+/// of a single-threaded encoder.
+struct Worker {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<Done>,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+/// At most this many blocks wait in or for the workers (bounded memory: a few
+/// 4096-frame blocks per worker).
+const IN_FLIGHT_PER_WORKER: usize = 2;
+
+impl Worker {
+    fn spawn(
+        cfg: flacenc::error::Verified<config::Encoder>,
+        info: StreamInfo,
+        channels: usize,
+    ) -> Result<Self, MediaError> {
+        let mut fb = FrameBuf::with_size(channels, BLOCK).map_err(flac_err)?;
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel::<Done>();
+        let handle = thread::Builder::new()
+            .name("flac-encode".into())
+            .spawn(move || {
+                let mut sink = MemSink::<u8>::new();
+                for job in job_rx {
+                    let r = encode_block(&cfg, &info, &mut fb, &mut sink, &job);
+                    if done_tx.send(r.map(|b| (b, job.pcm))).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Worker {
+            jobs: Some(jobs),
+            done,
+            handle: Some(handle),
+        })
+    }
+}
+
+fn encode_block(
+    cfg: &flacenc::error::Verified<config::Encoder>,
+    info: &StreamInfo,
+    fb: &mut FrameBuf,
+    sink: &mut MemSink<u8>,
+    job: &Job,
+) -> Result<Vec<u8>, MediaError> {
+    fb.fill_interleaved(&job.pcm).map_err(flac_err)?;
+    let frame = flacenc::encode_fixed_size_frame(cfg, fb, job.frame_no, info).map_err(flac_err)?;
+    sink.clear();
+    frame.write(sink).map_err(flac_err)?;
+    Ok(sink.as_slice().to_vec())
+}
+
+impl Drop for FlacEncoder {
+    fn drop(&mut self) {
+        // Closing the job queues ends the workers once their current block is done
+        // (cancellation or an error mid-stream included).
+        for w in &mut self.workers {
+            w.jobs = None;
+        }
+        for w in &mut self.workers {
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn worker_gone() -> MediaError {
+    MediaError::encoder("flac: encoding thread stopped")
 }
 
 fn flac_err(e: impl std::fmt::Debug) -> MediaError {
@@ -86,19 +174,25 @@ impl FlacEncoder {
         c.subframe_coding.use_lpc = false;
         let cfg = c.into_verified().map_err(|(_, e)| flac_err(e))?;
         let info = StreamInfo::new(plan.rate as usize, channels, 16).map_err(flac_err)?;
-        let fb = FrameBuf::with_size(channels, BLOCK).map_err(flac_err)?;
+        // Two encoding threads keep both cores of a small box busy while this thread
+        // decodes; more would only add memory (the server runs several conversions).
+        let n = thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(2);
+        let workers = (0..n)
+            .map(|_| Worker::spawn(cfg.clone(), info.clone(), channels))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(FlacEncoder {
-            cfg,
-            info,
-            fb,
+            workers,
             channels,
             rate: plan.rate,
             pending: Vec::with_capacity(BLOCK * channels),
-            frame_no: 0,
+            free: Vec::new(),
+            submitted: 0,
+            written: 0,
             total: 0,
             min_frame: u32::MAX,
             max_frame: 0,
-            sink: MemSink::new(),
             header_written: false,
         })
     }
@@ -112,26 +206,59 @@ impl FlacEncoder {
         Ok(())
     }
 
-    fn emit(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
+    /// Hands the pending block to its worker, writing finished frames as they come.
+    fn submit(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
         let frames = self.pending.len() / self.channels;
         if frames == 0 {
             return Ok(());
         }
-        self.fb.fill_interleaved(&self.pending).map_err(flac_err)?;
-        let frame =
-            flacenc::encode_fixed_size_frame(&self.cfg, &self.fb, self.frame_no, &self.info)
-                .map_err(flac_err)?;
-        self.sink.clear();
-        frame.write(&mut self.sink).map_err(flac_err)?;
-        let bytes = self.sink.as_slice();
-        out.write_all(bytes)?;
+        let n = self.workers.len();
+        if self.submitted - self.written >= IN_FLIGHT_PER_WORKER * n {
+            self.write_next(out, true)?;
+        }
+        let fresh = self
+            .free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BLOCK * self.channels));
+        let pcm = std::mem::replace(&mut self.pending, fresh);
+        let job = Job {
+            frame_no: self.submitted,
+            pcm,
+        };
+        let w = &self.workers[self.submitted % n];
+        w.jobs
+            .as_ref()
+            .ok_or_else(worker_gone)?
+            .send(job)
+            .map_err(|_| worker_gone())?;
+        self.submitted += 1;
+        self.total += frames as u64;
+        while self.written < self.submitted && self.write_next(out, false)? {}
+        Ok(())
+    }
+
+    /// Writes the next frame in order; `wait` blocks for it, otherwise returns
+    /// `false` when it is not ready yet.
+    fn write_next(&mut self, out: &mut dyn Write, wait: bool) -> Result<bool, MediaError> {
+        let rx = &self.workers[self.written % self.workers.len()].done;
+        let done = if wait {
+            rx.recv().map_err(|_| worker_gone())?
+        } else {
+            match rx.try_recv() {
+                Ok(d) => d,
+                Err(mpsc::TryRecvError::Empty) => return Ok(false),
+                Err(mpsc::TryRecvError::Disconnected) => return Err(worker_gone()),
+            }
+        };
+        let (bytes, mut pcm) = done?;
+        out.write_all(&bytes)?;
         let len = bytes.len() as u32;
         self.min_frame = self.min_frame.min(len);
         self.max_frame = self.max_frame.max(len);
-        self.frame_no += 1;
-        self.total += frames as u64;
-        self.pending.clear();
-        Ok(())
+        self.written += 1;
+        pcm.clear();
+        self.free.push(pcm);
+        Ok(true)
     }
 }
 
@@ -139,10 +266,15 @@ impl BlockEncoder for FlacEncoder {
     fn encode(&mut self, pcm: &[f32], out: &mut dyn Write) -> Result<(), MediaError> {
         self.write_header(out)?;
         let block_samples = BLOCK * self.channels;
-        for &s in pcm {
-            self.pending.push(i32::from(to_i16(s)));
+        let mut rest = pcm;
+        while !rest.is_empty() {
+            let room = block_samples - self.pending.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.pending
+                .extend(now.iter().map(|&s| i32::from(to_i16(s))));
+            rest = later;
             if self.pending.len() == block_samples {
-                self.emit(out)?;
+                self.submit(out)?;
             }
         }
         Ok(())
@@ -151,7 +283,10 @@ impl BlockEncoder for FlacEncoder {
     fn finish(mut self: Box<Self>, out: &mut dyn Write) -> Result<Option<Patch>, MediaError> {
         self.write_header(out)?;
         let last = self.pending.len() / self.channels;
-        self.emit(out)?;
+        self.submit(out)?;
+        while self.written < self.submitted {
+            self.write_next(out, true)?;
+        }
         let min_frame = if self.min_frame == u32::MAX {
             0
         } else {
