@@ -110,10 +110,15 @@ pub fn run(
 /// Where [`convert`] starts, and what else may stop it.
 #[derive(Default)]
 pub(crate) struct Start<'a> {
-    /// The source has been positioned (exactly) at this frame; output starts with
-    /// the encoder's header, if any, followed by the encoding of this frame on.
-    /// Only meaningful for stateless encoders without resampling.
-    pub frame: u64,
+    /// The source has been positioned (exactly) mid-stream, and the first frame
+    /// produced from there is the whole stream's output frame `out_frame`: the source
+    /// frame itself without resampling; with it, the resampler's restart point
+    /// (`Resampler::restart_point`). Output starts with the encoder's header, if
+    /// any. Only meaningful for stateless encoders.
+    pub out_frame: u64,
+    /// Output frames to compute and drop before encoding (the resampler's warm-up
+    /// and whatever precedes the window); they count towards the stream's length.
+    pub discard: u64,
     /// Set when the caller has all the bytes it wants (a range).
     pub stop: Option<&'a AtomicBool>,
 }
@@ -156,16 +161,21 @@ pub(crate) fn convert(
     let src_ch = usize::from(spec.channels);
     let dst_ch = usize::from(plan.channels);
     let mut resampler = if spec.rate != plan.rate {
-        Some(Resampler::new(spec.rate, plan.rate, dst_ch)?)
+        let mut r = Resampler::new(spec.rate, plan.rate, dst_ch)?;
+        r.discard(from.discard);
+        Some(r)
     } else {
         None
     };
+    debug_assert!(resampler.is_some() || from.discard == 0);
+    // Output frames dropped so far (see `Start::discard`).
+    let mut dropped = 0u64;
     let mut mixed = Vec::with_capacity(1 << 16);
     let mut resampled = Vec::with_capacity(1 << 16);
     let mut input_frames = 0u64;
     // Counted from the start of the stream, so trimming and padding to the promised
     // length end where they would for a conversion from the first frame.
-    let mut output_frames = from.frame;
+    let mut output_frames = from.out_frame;
 
     let mut sink = Counting {
         out: &mut out,
@@ -184,7 +194,7 @@ pub(crate) fn convert(
                 input_channels: spec.channels,
                 input_frames,
                 plan,
-                output_frames: output_frames - from.frame,
+                output_frames: output_frames - from.out_frame - dropped,
                 bytes_written: sink.n,
             });
         }
@@ -195,6 +205,7 @@ pub(crate) fn convert(
             Some(r) => {
                 resampled.clear();
                 r.process(&mixed, &mut resampled)?;
+                output_frames += newly_dropped(r, from.discard, &mut dropped);
                 &resampled
             }
             None => &mixed,
@@ -215,6 +226,7 @@ pub(crate) fn convert(
     if let Some(r) = &mut resampler {
         resampled.clear();
         r.finish(&mut resampled)?;
+        output_frames += newly_dropped(r, from.discard, &mut dropped);
         output_frames += emit(
             &mut *encoder,
             &resampled,
@@ -249,9 +261,17 @@ pub(crate) fn convert(
         input_channels: spec.channels,
         input_frames,
         plan,
-        output_frames: output_frames - from.frame,
+        output_frames: output_frames - from.out_frame - dropped,
         bytes_written,
     })
+}
+
+/// Output frames the resampler has dropped since the last call (`dropped` so far).
+fn newly_dropped(r: &Resampler, discard: u64, dropped: &mut u64) -> u64 {
+    let now = r.produced().min(discard);
+    let new = now - *dropped;
+    *dropped = now;
+    new
 }
 
 /// Encodes `pcm`, trimmed to the promised total when one is enforced; returns frames encoded.

@@ -3,17 +3,24 @@
 //!
 //! A constant-rate target maps bytes to frames: wav is a 44-byte header then
 //! `channels * 2` bytes a frame, A-law and µ-law one byte a frame. When, in
-//! addition, the encoder is stateless per sample (wav, alaw, ulaw), no resampling
-//! is needed (source rate = output rate) and the source can be positioned on an
-//! exact frame ([`PcmSource::seek_exact`]: PCM/float/G.711 in WAV, raw A-law and
-//! µ-law), the conversion starts at the window's first frame and runs the same
-//! pipeline code from there.
+//! addition, the encoder is stateless per sample (wav, alaw, ulaw) and the source
+//! can be positioned on an exact frame ([`PcmSource::seek_exact`]: PCM/float/G.711
+//! in WAV, raw A-law and µ-law), the conversion starts mid-stream and runs the same
+//! pipeline code from there:
+//! - same rate: at the window's first frame;
+//! - resampled (e.g. 16 or 44.1 kHz → 8 kHz alaw): at an earlier input frame where
+//!   the resampler's phase is the whole run's and far enough back for its filter to
+//!   be full of real input by the window; the warm-up output is computed and
+//!   dropped. Each output sample of rubato's exact-table sinc is a pure function of
+//!   the input samples under the filter and the sample's phase, so the samples (and
+//!   bytes) are identical; see [`Resampler::restart_point`] for the argument and
+//!   when it does not hold (then: from the start).
 //!
 //! Everything else converts from the start and stops right after the window,
 //! because starting mid-stream would change the bytes:
 //! - g722 target: its ADPCM encoder's state depends on every earlier sample;
-//! - resampling: rubato's filter state and chunking depend on the earlier input,
-//!   so a mid-stream start is not bit-identical;
+//! - resampling ratios whose table is interpolated (output rate / gcd > 2048), or
+//!   windows too close to the start for a warmed-up restart;
 //! - MP3, Ogg, FLAC, MP4 and raw G.722 sources: their decoders carry state across
 //!   packets (overlap, prediction, priming) and their readers do not promise a
 //!   sample-exact seek.
@@ -28,6 +35,7 @@ use crate::encode::{self, WAV_HEADER_LEN};
 use crate::format::AudioFormat;
 use crate::limits::Limits;
 use crate::pipeline::{self, Output, Start, TranscodeOptions};
+use crate::resample::Resampler;
 use crate::MediaError;
 
 /// How a range was produced.
@@ -101,28 +109,55 @@ fn skipped_bytes(format: AudioFormat, channels: u16, frame: u64) -> u64 {
     }
 }
 
+/// A conversion started mid-stream.
+struct Seek {
+    /// Source frame the source was positioned at.
+    src_frame: u64,
+    /// The whole stream's output frame the first produced frame stands for.
+    out_frame: u64,
+    /// Produced frames to drop (resampler warm-up, up to the window's first frame).
+    discard: u64,
+}
+
 /// Positions `src` for the window starting at byte `start`, if that is exact.
-/// Returns the frame it starts at, or `None` to convert from the start.
+/// Returns where it starts, or `None` to convert from the start.
 fn try_seek(
     src: &mut dyn PcmSource,
     opts: &TranscodeOptions,
     start: u64,
-) -> Result<Option<u64>, MediaError> {
+) -> Result<Option<Seek>, MediaError> {
     let spec = src.spec();
     if spec.channels == 0 {
         return Ok(None);
     }
     let plan = encode::plan(opts.format, spec, opts.bitrate_kbps)?;
-    if plan.rate != spec.rate {
-        return Ok(None);
-    }
     let Some(frame) = first_frame(plan.format, plan.channels, start) else {
         return Ok(None);
     };
-    if frame == 0 || spec.frames.is_some_and(|n| frame >= n) {
+    let Some(total_in) = spec.frames else {
+        return Ok(None);
+    };
+    let seek = if plan.rate == spec.rate {
+        Seek {
+            src_frame: frame,
+            out_frame: frame,
+            discard: 0,
+        }
+    } else {
+        let total_out = Resampler::output_frames_for(total_in, spec.rate, plan.rate);
+        let Some(r) = Resampler::restart_point(spec.rate, plan.rate, frame, total_out) else {
+            return Ok(None);
+        };
+        Seek {
+            src_frame: r.input_frame,
+            out_frame: r.output_frame,
+            discard: frame - r.output_frame,
+        }
+    };
+    if seek.src_frame == 0 || seek.src_frame >= total_in {
         return Ok(None);
     }
-    Ok(src.seek_exact(frame)?.then_some(frame))
+    Ok(src.seek_exact(seek.src_frame)?.then_some(seek))
 }
 
 /// See [`crate::transcode_range`].
@@ -144,9 +179,10 @@ pub(crate) fn run(
         });
     }
     let (input_format, mut src) = decode::open(input, hint, limits)?;
-    if let Some(frame) = try_seek(&mut *src, opts, start)? {
+    if let Some(seek) = try_seek(&mut *src, opts, start)? {
         let stop = AtomicBool::new(false);
-        let skip = start - skipped_bytes(opts.format, src.spec().channels.max(1), frame);
+        let first_out = seek.out_frame + seek.discard;
+        let skip = start - skipped_bytes(opts.format, src.spec().channels.max(1), first_out);
         let mut w = Window {
             skip,
             want: len,
@@ -155,7 +191,8 @@ pub(crate) fn run(
             stop: &stop,
         };
         let from = Start {
-            frame,
+            out_frame: seek.out_frame,
+            discard: seek.discard,
             stop: Some(&stop),
         };
         let r = pipeline::convert(
@@ -167,7 +204,7 @@ pub(crate) fn run(
             from,
         );
         let written = w.written;
-        match finish(r, written, len, true, frame) {
+        match finish(r, written, len, true, seek.src_frame) {
             // Nothing written yet (e.g. a WAV shorter than its header says, so the seek
             // lands past the audio, where a whole conversion pads with silence): the
             // conversion from the start knows what to do.
@@ -185,8 +222,8 @@ pub(crate) fn run(
         stop: &stop,
     };
     let from = Start {
-        frame: 0,
         stop: Some(&stop),
+        ..Start::default()
     };
     let r = pipeline::convert(
         input_format,

@@ -21,6 +21,19 @@ const SINC_LEN: usize = 128;
 /// Above this interpolation factor we stop using the exact table and interpolate.
 const MAX_EXACT_OVERSAMPLING: usize = 2048;
 
+/// Half the filter as rubato uses it (it rounds the length up to a multiple of 8).
+const HALF: u64 = (SINC_LEN.div_ceil(8) * 8 / 2) as u64;
+
+/// A mid-stream start of a resampled conversion, see [`Resampler::restart_point`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Restart {
+    /// Input frame to start from.
+    pub(crate) input_frame: u64,
+    /// The whole stream's output frame that a fresh resampler's first output equals
+    /// (in position; its first outputs are warm-up and must be dropped).
+    pub(crate) output_frame: u64,
+}
+
 /// Streaming resampler of interleaved blocks.
 pub struct Resampler {
     inner: SincFixedIn<f32>,
@@ -30,8 +43,10 @@ pub struct Resampler {
     pending: Vec<Vec<f32>>,
     out_planar: Vec<Vec<f32>>,
     total_in: u64,
+    /// Output frames produced, including dropped ones.
     emitted: u64,
-    to_skip: usize,
+    /// Output frames still to drop.
+    to_skip: u64,
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -91,6 +106,73 @@ impl Resampler {
         ((u128::from(input_frames) * o + i / 2) / i) as u64
     }
 
+    /// Where a conversion can start mid-stream so that its output from frame `k0` on
+    /// is bit-identical to a run over the whole stream, or `None` when that cannot be
+    /// guaranteed (or would not save anything). `total_out` is the whole stream's
+    /// output length ([`Resampler::output_frames_for`]).
+    ///
+    /// Why this is exact, from rubato 0.16's `SincFixedIn` (`asynchro_sinc.rs`,
+    /// `process_into_buffer`, Nearest mode):
+    /// - with a constant ratio, `t_ratio_increment` is exactly 0, so output `k` (from
+    ///   0) is taken at input position `-HALF + (k + 1)·T`, `T = in/out`, `HALF` = half
+    ///   the filter (the start `last_index = -(len/2)`); positions are accumulated in
+    ///   f64 per chunk (`idx += t_ratio`, `last_index = idx - chunk_size`);
+    /// - with `T = m/l` in lowest terms, every exact position is a multiple of `1/l`,
+    ///   the table is oversampled exactly `l` times, and `get_nearest_time` rounds
+    ///   `frac(idx)·l` to the nearest entry; so as long as the accumulated f64 error
+    ///   stays below `1/(2l)`, the entry used (input index and table row) is the exact
+    ///   one, whatever the chunking and history;
+    /// - the value is then one dot product of the 128 buffered input samples from that
+    ///   index with that table row, in a fixed order (`get_sinc_interpolated`: AVX/SSE/
+    ///   scalar picked once per process), with no other state.
+    ///
+    /// So output `k` depends only on the input samples it reads and on `k mod l`. A
+    /// fresh resampler fed from input frame `p = k_p·m/l` (`k_p` a multiple of `l`)
+    /// produces, as its output `j`, whole-stream output `k_p + j`, exactly, once its
+    /// window no longer reaches before `p` (its history there is zeros): `j ≥
+    /// ceil(HALF·l/m)`; the caller drops those first outputs ([`Resampler::discard`]).
+    ///
+    /// The f64 bound: `|idx| < 1024` always (it is reset by the chunk size each chunk,
+    /// exactly, by Sterbenz, since the chunk ends at `idx ≥ 512`), so each addition
+    /// rounds by at most 2^-44, and `t_ratio = 1/(out/in)` is off by at most `T·2^-52
+    /// ≤ 2^-43` (`T ≤ 383`); after `n` outputs the error is below `n·2^-42`, under
+    /// `1/(2l)` when `n·l ≤ 2^40`, checked here with ample slack for the flush.
+    pub(crate) fn restart_point(
+        in_rate: u32,
+        out_rate: u32,
+        k0: u64,
+        total_out: u64,
+    ) -> Option<Restart> {
+        if in_rate == 0 || out_rate == 0 || in_rate == out_rate {
+            return None;
+        }
+        let g = gcd(u64::from(in_rate), u64::from(out_rate));
+        let (m, l) = (u64::from(in_rate) / g, u64::from(out_rate) / g);
+        // Only the exact table (Nearest) is position-exact; the interpolating modes use
+        // the f64 fraction itself.
+        if l > MAX_EXACT_OVERSAMPLING as u64 {
+            return None;
+        }
+        // The chunk must end at `idx ≥ 512` (end_idx = CHUNK - (SINC_LEN + 1) - ceil(T)).
+        if m.div_ceil(l) > (CHUNK / 2 - SINC_LEN - 1) as u64 {
+            return None;
+        }
+        // Whole-stream outputs, plus what the flush may compute beyond them.
+        let slack = 70 * (CHUNK as u64 * l / m + 2);
+        if (total_out.checked_add(slack)?).checked_mul(l)? > 1 << 40 {
+            return None;
+        }
+        let warmup = (HALF * l).div_ceil(m);
+        let k_p = k0.checked_sub(warmup)? / l * l;
+        if k_p == 0 || k0 >= total_out {
+            return None;
+        }
+        Some(Restart {
+            input_frame: k_p / l * m,
+            output_frame: k_p,
+        })
+    }
+
     /// Feeds interleaved input, appending whatever output is ready to `out`.
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), MediaError> {
         let ch = self.channels;
@@ -131,6 +213,17 @@ impl Resampler {
         Ok(())
     }
 
+    /// Drops the next `n` output frames (they still count towards the stream's length):
+    /// the warm-up of a conversion restarted mid-stream, see [`Resampler::restart_point`].
+    pub(crate) fn discard(&mut self, n: u64) {
+        self.to_skip = n;
+    }
+
+    /// Output frames produced so far, dropped ones included.
+    pub(crate) fn produced(&self) -> u64 {
+        self.emitted
+    }
+
     fn run_chunk(&mut self, out: &mut Vec<f32>, limit: Option<u64>) -> Result<(), MediaError> {
         let (_, produced) = self
             .inner
@@ -139,15 +232,15 @@ impl Resampler {
         for p in self.pending.iter_mut() {
             p.clear();
         }
-        let skip = self.to_skip.min(produced);
-        self.to_skip -= skip;
-        let mut n = produced - skip;
+        let mut n = produced;
         if let Some(t) = limit {
             n = n.min(t.saturating_sub(self.emitted) as usize);
         }
+        let skip = usize::try_from(self.to_skip).map_or(n, |s| s.min(n));
+        self.to_skip -= skip as u64;
         let ch = self.channels;
-        out.reserve(n * ch);
-        for i in skip..skip + n {
+        out.reserve((n - skip) * ch);
+        for i in skip..n {
             for c in 0..ch {
                 out.push(self.out_planar[c][i]);
             }
@@ -219,6 +312,95 @@ mod tests {
                 "{a}->{b}: peak at {peak}, want {want}"
             );
         }
+    }
+
+    /// Resamples `input` (mono) in blocks of `block` frames.
+    fn resample_all(r: &mut Resampler, input: &[f32], block: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for b in input.chunks(block) {
+            r.process(b, &mut out).expect("process");
+        }
+        r.finish(&mut out).expect("finish");
+        out
+    }
+
+    #[test]
+    fn restart_is_bit_identical() {
+        // A signal with energy everywhere (noise plus a chirp), so any difference in the
+        // samples read or the table row used shows up.
+        let mut x = 0x1234_5678u32;
+        let mut signal = |n: usize, rate: u32| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let t = i as f32 / rate as f32;
+                    0.3 * (t * (300.0 + 2000.0 * t) * std::f32::consts::TAU).sin()
+                        + 0.2 * (x as f32 / u32::MAX as f32 - 0.5)
+                })
+                .collect()
+        };
+        for &(a, b) in &[
+            (16_000u32, 8_000u32),
+            (44_100, 8_000),
+            (48_000, 8_000),
+            (22_050, 8_000),
+            (11_025, 8_000),
+            (32_000, 8_000),
+            (8_000, 16_000),
+            (44_100, 48_000),
+            (12_000, 8_000),
+        ] {
+            let input = signal(a as usize * 3 + 77, a);
+            let mut r = Resampler::new(a, b, 1).expect("resampler");
+            let whole = resample_all(&mut r, &input, 1000);
+            let total = whole.len() as u64;
+            assert_eq!(
+                total,
+                Resampler::output_frames_for(input.len() as u64, a, b)
+            );
+            let mut starts: Vec<u64> = (0..300).map(|i| total * i / 300).collect();
+            starts.extend([1, 2, 63, 64, 65, 100, total - 2000, total - 5, total - 1]);
+            let mut restarted = 0;
+            for k0 in starts {
+                let Some(rp) = Resampler::restart_point(a, b, k0, total) else {
+                    continue;
+                };
+                restarted += 1;
+                assert!(
+                    rp.output_frame <= k0 && rp.input_frame > 0,
+                    "{a}->{b} {k0}: {rp:?}"
+                );
+                let mut r = Resampler::new(a, b, 1).expect("resampler");
+                r.discard(k0 - rp.output_frame);
+                // Blocks unrelated to the whole run's, to show chunking does not matter.
+                let got = resample_all(&mut r, &input[rp.input_frame as usize..], 333);
+                assert_eq!(r.produced(), total - rp.output_frame, "{a}->{b} {k0}");
+                let want = &whole[k0 as usize..];
+                assert_eq!(got.len(), want.len(), "{a}->{b} {k0}");
+                let same = got
+                    .iter()
+                    .zip(want)
+                    .all(|(g, w)| g.to_bits() == w.to_bits());
+                assert!(same, "{a}->{b}: restart for output {k0} ({rp:?}) differs");
+            }
+            assert!(restarted > 250, "{a}->{b}: only {restarted} restarts");
+        }
+    }
+
+    #[test]
+    fn restart_refused_where_not_exact() {
+        // 44.1 kHz -> 44.099 kHz needs an interpolated table (l > 2048).
+        assert_eq!(
+            Resampler::restart_point(44_100, 44_099, 100_000, 1 << 20),
+            None
+        );
+        // Too early to have a warmed-up filter from a later aligned start.
+        assert_eq!(Resampler::restart_point(44_100, 8_000, 80, 1 << 20), None);
+        assert!(Resampler::restart_point(44_100, 8_000, 100, 1 << 20).is_some());
+        // Beyond the stream.
+        assert_eq!(Resampler::restart_point(16_000, 8_000, 5000, 5000), None);
     }
 
     #[test]
