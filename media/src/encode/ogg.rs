@@ -1,11 +1,15 @@
 //! Ogg Vorbis via `vorbis_rs` (aoTuV/Lancer libvorbis built from source).
 //!
 //! Bitrate mode: VBR at the quality libvorbis maps to `br` (bitrate management
-//! off), as ffmpeg's `-b:a` does. Managed ABR tracks the request a bit more
-//! closely but encodes every packet at several levels and ran 2.5x slower; on
-//! 30-s speech and music tests VBR lands within 3% of `br`. libvorbis only
-//! supports some bitrates per rate and channel count, so the rate is chosen to
-//! suit the bitrate and moved if the library refuses.
+//! off: `vorbis_encode_setup_managed` + `OV_ECTL_RATEMANAGE2_SET NULL`), exactly
+//! what ffmpeg's `-c:a libvorbis -b:a` does. Managed ABR (`Abr`) tracks the
+//! request within ~3% but codes every packet's residue at all 15 bitrate-ladder
+//! levels so the manager can pick one: ~5x the CPU (3 min of 44.1 kHz stereo at
+//! 128k: 7.2 s vs 1.5 s). VBR lands below `br` on easy material, like ffmpeg's
+//! (30-s fixtures, ours / ffmpeg's reference libvorbis at the same rate: music
+//! 128k 124 / 117, music 64k at 22.05 kHz 50 / 48, speech 32k 32 / 31 kbit/s).
+//! libvorbis only supports some bitrates per rate and channel count, so the rate
+//! is chosen to suit the bitrate and moved if the library refuses.
 
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -68,8 +72,8 @@ impl OggEncoder {
             .ok_or_else(|| vorbis_err("bitrate 0"))?;
         let sink = Shared::default();
         let enc = VorbisEncoderBuilder::new_with_serial(rate, ch, sink.clone(), STREAM_SERIAL)
-            .bitrate_management_strategy(VorbisBitrateManagementStrategy::Abr {
-                average_bitrate: br,
+            .bitrate_management_strategy(VorbisBitrateManagementStrategy::Vbr {
+                target_bitrate: br,
             })
             .build()
             .map_err(vorbis_err)?;
