@@ -14,16 +14,28 @@ use crate::config::Config;
 use crate::domain::signing::LinkSigner;
 use crate::store::{self, BlobStore, MetaStore};
 
-/// Shared state of every request.
+/// Shared state of every request: one `Arc`, so the per-request clone axum makes is one
+/// reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub signer: LinkSigner,
     /// SHA-256 of the admin token; compared in constant time.
     pub admin_token_hash: [u8; 32],
     /// Base of `publish_uri` and `uri_download`, without a trailing slash.
-    pub public_url: String,
+    pub public_url: Arc<str>,
     pub config: Arc<Config>,
     /// Conversions for `f=`/`br=` and upload-time `desired_format`.
     pub transcoder: Arc<crate::transcode::Transcoder>,
@@ -106,16 +118,16 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         config.transcode_workers,
         config.transcode_cache_bytes,
     )?;
-    Ok(AppState {
+    Ok(AppState(Arc::new(Shared {
         transcoder: Arc::new(transcoder),
         publish_cache: Arc::default(),
         meta,
         blobs,
         signer: LinkSigner::new(key),
         admin_token_hash: token_hash(&admin),
-        public_url,
+        public_url: public_url.into(),
         config: Arc::new(config),
-    })
+    })))
 }
 
 /// A listening socket on `addr` that other threads may also bind (`SO_REUSEPORT`), so the kernel

@@ -4,6 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: per-thread free lists; glibc's allocator was ~8% of the CPU of a 4 KiB Range
+/// (malloc, free, consolidation) with the HTTP threads allocating concurrently.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use mediastore::config::{Config, ServeArgs};
 
 #[derive(Parser)]
@@ -40,9 +45,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Log lines are handed to a writer thread: a request never waits on stderr. The guard
     // flushes what is queued when main returns.
+    // The writer thread drains every queued line into one buffer and writes it at once.
     let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MEDIASTORE_LOG")

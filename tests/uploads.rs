@@ -453,7 +453,7 @@ async fn every_request_is_logged_once_without_its_token() {
         .lines()
         .find(|l| l.contains("path=/v1/account"))
         .expect("request line");
-    for field in ["method=GET", "status=200", "bytes=", "duration_ms="] {
+    for field in ["method=GET", "status=200", "bytes=", "duration_us="] {
         assert!(line.contains(field), "{line}");
     }
     assert!(!log.contains(&c.token));

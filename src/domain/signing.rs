@@ -8,7 +8,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// Signs and verifies `/download/{file_sid}?expires=<unix>&signature=<hex>` links.
 #[derive(Clone)]
 pub struct LinkSigner {
-    key: Vec<u8>,
+    /// Shared: the signer is cloned with the server state on every request.
+    key: std::sync::Arc<[u8]>,
 }
 
 /// Why a link was refused.
@@ -21,7 +22,7 @@ pub enum LinkError {
 impl LinkSigner {
     /// A signer with a secret key (kept in the data dir).
     pub fn new(key: Vec<u8>) -> Self {
-        LinkSigner { key }
+        LinkSigner { key: key.into() }
     }
 
     fn mac(&self, file_sid: &str, expires: i64) -> HmacSha256 {

@@ -31,7 +31,7 @@ impl Drop for Logged {
             path = %self.path,
             status = self.status,
             bytes = self.bytes,
-            duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
+            duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
             complete = self.complete || self.expected == Some(self.bytes),
             "request"
         );
