@@ -176,8 +176,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .spawn(move || -> anyhow::Result<()> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .on_thread_park(crate::logbuf::flush_this_thread)
                     .build()?;
-                rt.block_on(async move {
+                crate::logbuf::buffer_this_thread();
+                let result = rt.block_on(async move {
                     let listener = match socket.listen(1024) {
                         Ok(l) => l,
                         Err(e) => {
@@ -192,7 +194,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                         })
                         .await?;
                     Ok(())
-                })
+                });
+                crate::logbuf::flush_this_thread();
+                result
             })?;
         handles.push(handle);
     }

@@ -45,19 +45,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Log lines are handed to a writer thread: a request never waits on stderr. The guard
     // flushes what is queued when main returns.
-    // The writer thread drains every queued line into one buffer and writes it at once.
-    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MEDIASTORE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
-        .with_writer(writer)
+        .with_writer(mediastore::logbuf::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
