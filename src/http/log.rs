@@ -76,11 +76,13 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
+    // The length hyper will send: the header if set, else the body's exact size.
     let expected = resp
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+        .and_then(|v| v.parse().ok())
+        .or_else(|| http_body::Body::size_hint(resp.body()).exact());
     resp.map(|inner| {
         Body::new(Logged {
             inner,
