@@ -629,6 +629,60 @@ async fn publish_uri_serves_only_the_way_publish_allows() {
 }
 
 #[tokio::test]
+async fn not_found_names_what_was_not_found() {
+    let s = Server::start().await;
+    let c = s.acme().await;
+    let (st, v) = s.call(Method::GET, "/v1/files/nope", &c.token, None).await;
+    assert_eq!(
+        (st, v["errors"][0]["field"].as_str()),
+        (404, Some("file_sid"))
+    );
+    let (st, v) = s
+        .call(Method::GET, "/v1/containers/nope", &c.token, None)
+        .await;
+    assert_eq!(
+        (st, v["errors"][0]["field"].as_str()),
+        (404, Some("container_sid"))
+    );
+    let (st, v) = s
+        .call(Method::GET, "/v1/nothing-here", &c.token, None)
+        .await;
+    assert_eq!((st, v["errors"][0]["field"].as_str()), (404, Some("path")));
+}
+
+#[tokio::test]
+async fn an_access_name_cannot_take_the_shape_of_a_sid() {
+    let s = Server::start().await;
+    let c = s.acme().await;
+    let (_, f) = s
+        .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 10])
+        .await;
+    let sid = f["file_sid"].as_str().unwrap();
+    let other = s.customer(json!({"name": "squatter"})).await;
+    let (st, v) = s
+        .upload_raw(
+            &other.token,
+            &[("publish", "file_access_name"), ("file_access_name", sid)],
+            vec![2; 10],
+        )
+        .await;
+    assert_eq!(
+        (st, v["errors"][0]["field"].as_str()),
+        (400, Some("file_access_name"))
+    );
+    let body = s
+        .client
+        .get(s.url(&format!("/f/{sid}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.as_ref(), &[1u8; 10]);
+}
+
+#[tokio::test]
 async fn access_names_are_unique() {
     let s = Server::start().await;
     let c = s.acme().await;

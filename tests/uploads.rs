@@ -496,3 +496,77 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn multipart_parts_in_either_order_follow_the_named_container() {
+    let s = Server::start().await;
+    let c = s.acme().await;
+    // The default (first) container only takes tiny files; the second takes anything.
+    let (_, small) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(json!({"max_file_size": 10})),
+        )
+        .await;
+    let (_, big) = s
+        .call(Method::POST, "/v1/containers", &c.token, Some(json!({})))
+        .await;
+    let big_sid = big["container_sid"].as_str().unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "data",
+            reqwest::multipart::Part::bytes(vec![7u8; 5000]).file_name("late.bin"),
+        )
+        .text("file_object", json!({"container_sid": big_sid}).to_string());
+    let r = s
+        .client
+        .post(s.url("/v1/files"))
+        .bearer_auth(&c.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let f: Value = r.json().await.unwrap();
+    assert_eq!(f["container_sid"], big_sid);
+    // data first into the small container: its limit still applies once it is named.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "data",
+            reqwest::multipart::Part::bytes(vec![7u8; 5000]).file_name("x.bin"),
+        )
+        .text(
+            "file_object",
+            json!({"container_sid": small["container_sid"]}).to_string(),
+        );
+    let r = s
+        .client
+        .post(s.url("/v1/files"))
+        .bearer_auth(&c.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // A second file_object is refused, before or after the data.
+    let form = reqwest::multipart::Form::new()
+        .text("file_object", json!({"name": "first.bin"}).to_string())
+        .part(
+            "data",
+            reqwest::multipart::Part::bytes(vec![1u8; 5]).file_name("x.bin"),
+        )
+        .text("file_object", json!({"name": "second.bin"}).to_string());
+    let r = s
+        .client
+        .post(s.url("/v1/files"))
+        .bearer_auth(&c.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(totals(&s, &c.token).await, (1, 5000));
+    assert_eq!(files_on_disk(&s), 1);
+}

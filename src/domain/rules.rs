@@ -85,14 +85,20 @@ pub fn check_access_name(name: &str) -> Result<(), DomainError> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
         && name != "."
         && name != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(DomainError::invalid(
+    if !ok {
+        return Err(DomainError::invalid(
             "file_access_name",
             "must be 1 to 255 characters of A-Z a-z 0-9 - _ . ~",
-        ))
+        ));
     }
+    // `/f/{key}` serves sids and access names: a name shaped like a sid could shadow a file.
+    if uuid::Uuid::parse_str(name).is_ok() {
+        return Err(DomainError::invalid(
+            "file_access_name",
+            "must not have the shape of a file_sid",
+        ));
+    }
+    Ok(())
 }
 
 /// A MIME type safe to send back as a header: `type/subtype` with optional parameters, ASCII.
@@ -161,6 +167,14 @@ mod tests {
         assert!(parse_expires_at("2026-11-24T11:00:00Z", now).is_ok());
         assert!(parse_expires_at("2026-11-24T10:59:59Z", now).is_err());
         assert!(parse_expires_at("tomorrow", now).is_err());
+    }
+
+    #[test]
+    fn access_names() {
+        assert!(check_access_name("welcome-message").is_ok());
+        assert!(check_access_name("has space").is_err());
+        assert!(check_access_name("..").is_err());
+        assert!(check_access_name("9cf10d17-1433-4971-890a-67c784d86ae8").is_err());
     }
 
     #[test]

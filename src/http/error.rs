@@ -67,9 +67,9 @@ impl ApiError {
             .field("Authorization", "a valid Bearer token is required")
     }
 
-    /// 404.
+    /// 404 for a path that names nothing.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not found")
+        Self::new(StatusCode::NOT_FOUND, "not found").field("path", "no such resource")
     }
 
     /// 403 for a bad or expired signed link.
@@ -118,7 +118,15 @@ impl From<DomainError> for ApiError {
         let mut out = ApiError::new(status, headline);
         match e {
             DomainError::NotFound { what } => out.errors.push(FieldError {
-                field: None,
+                field: Some(
+                    match what {
+                        "file" => "file_sid",
+                        "container" => "container_sid",
+                        "customer" => "customer_id",
+                        other => other,
+                    }
+                    .to_string(),
+                ),
                 message: format!("{what} not found"),
                 reference_sid: None,
             }),

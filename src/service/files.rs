@@ -92,6 +92,27 @@ pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -
     Ok(Target { container, limit })
 }
 
+/// The limit of a body whose container is not known yet: the server's maximum and what the
+/// customer's quota leaves. The container's own limits are checked once it is known.
+pub fn server_limit(state: &AppState, owner: &Customer) -> Limit {
+    let server_max = state.config.max_file_size;
+    let room = (owner.quota_bytes - owner.total_bytes).max(0) as u64;
+    if room < server_max {
+        Limit {
+            max_bytes: room,
+            exceeded: DomainError::quota("quota_bytes", "the storage quota would be exceeded"),
+        }
+    } else {
+        Limit {
+            max_bytes: server_max,
+            exceeded: DomainError::TooLarge {
+                field: "max_file_size".into(),
+                message: format!("files may have at most {server_max} bytes"),
+            },
+        }
+    }
+}
+
 /// Refuses up front a body whose declared length is already over the limit.
 pub fn check_declared_length(target: &Target, len: Option<u64>) -> Result<()> {
     match len {

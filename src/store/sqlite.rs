@@ -755,7 +755,8 @@ impl MetaStore for SqliteMeta {
 
     async fn published_file(&self, key: &str) -> Result<Option<FileRecord>, MetaError> {
         let row = sqlx::query(
-            "SELECT * FROM files WHERE (sid = ?1 AND publish = 'file_sid') OR (file_access_name = ?1 AND publish = 'file_access_name') LIMIT 1",
+            "SELECT * FROM files WHERE (sid = ?1 AND publish = 'file_sid') OR (file_access_name = ?1 AND publish = 'file_access_name')
+             ORDER BY publish = 'file_sid' DESC LIMIT 1",
         )
         .bind(key)
         .fetch_optional(&self.pool)

@@ -40,9 +40,26 @@ pub struct Conversion {
     /// Checked by the pipeline between blocks.
     pub cancel: AtomicBool,
     readers: AtomicUsize,
+    /// The finished copy, for those who waited for it.
+    copy: std::sync::OnceLock<Arc<super::Copy>>,
 }
 
 impl Conversion {
+    /// True once nobody wants the result (or its file was deleted).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
+    /// Keeps the finished copy for waiters.
+    pub fn keep(&self, copy: Arc<super::Copy>) {
+        let _ = self.copy.set(copy);
+    }
+
+    /// The finished copy, once kept.
+    pub fn kept(&self) -> Option<Arc<super::Copy>> {
+        self.copy.get().cloned()
+    }
+
     /// A conversion writing to a new file at `path`; returns it and the file to write.
     pub fn create(path: PathBuf) -> std::io::Result<(Arc<Self>, File)> {
         let writer = std::fs::OpenOptions::new()
@@ -58,6 +75,7 @@ impl Conversion {
             notify: Notify::new(),
             cancel: AtomicBool::new(false),
             readers: AtomicUsize::new(0),
+            copy: std::sync::OnceLock::new(),
         });
         Ok((conv, writer))
     }

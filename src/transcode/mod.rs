@@ -111,8 +111,19 @@ impl Transcoder {
         hit
     }
 
-    /// Drops every cached copy of a blob (its file was deleted).
+    /// Drops every cached copy of a blob (its file was deleted) and stops its conversions.
     pub fn forget(&self, blob_key: &str) {
+        for (k, conv) in self
+            .inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            if k.blob_key == blob_key {
+                conv.cancel
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         let key = blob_key.to_string();
         if let Err(e) = self
             .cache
@@ -142,7 +153,7 @@ impl Transcoder {
         let permit = self.permit().await?;
         // Someone may have started it while we waited for the permit.
         let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = inflight.get(&variant.key) {
+        if let Some(c) = inflight.get(&variant.key).filter(|c| !c.is_cancelled()) {
             return Ok(Arc::clone(c));
         }
         let path = self
@@ -166,6 +177,7 @@ impl Transcoder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
+            .filter(|c| !c.is_cancelled())
             .cloned()
     }
 
@@ -212,8 +224,14 @@ impl Transcoder {
                             })
                         });
                     match kept {
-                        Ok(copy) => cache.insert(inflight_key.clone(), copy),
-                        Err(e) => tracing::warn!(error = %e, "converted copy not cached"),
+                        Ok(copy) => {
+                            // Waiters get the copy even if the cache cannot keep it (too big).
+                            conv.keep(Arc::clone(&copy));
+                            if !conv.is_cancelled() {
+                                cache.insert(inflight_key.clone(), copy);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "converted copy not kept"),
                     }
                     log_conversion(
                         Outcome {
@@ -240,10 +258,14 @@ impl Transcoder {
                     conv.finish(Phase::Failed(e.to_string()));
                 }
             }
-            inflight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&inflight_key);
+            // A cancelled run may have been replaced by a fresh one under the same key.
+            let mut map = inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            if map
+                .get(&inflight_key)
+                .is_some_and(|c| Arc::ptr_eq(c, &conv))
+            {
+                map.remove(&inflight_key);
+            }
         });
     }
 
@@ -254,18 +276,23 @@ impl Transcoder {
 
     /// The whole copy, converting it once if needed (everyone asking meanwhile shares the run).
     pub async fn complete(&self, variant: &Variant, source: &Path) -> Result<Arc<Copy>, Error> {
+        // A run we joined may be cancelled under us (its last reader left): start another.
         for _ in 0..3 {
             if let Some(c) = self.cache.get(&variant.key) {
                 return Ok(c);
             }
             let conv = self.conversion(variant, source).await?;
             match conv.wait().await {
-                Phase::Done => continue,
+                Phase::Done => {
+                    if let Some(copy) = conv.kept() {
+                        return Ok(copy);
+                    }
+                }
+                Phase::Failed(_) if conv.is_cancelled() => {}
                 Phase::Failed(why) => return Err(Error::Io(std::io::Error::other(why))),
-                Phase::Running => unreachable!("wait returns only once the conversion ended"),
+                Phase::Running => {}
             }
         }
-        // Done but already evicted (a tiny cache): serve what was made is not possible; say so.
         Err(Error::Busy)
     }
 

@@ -73,13 +73,15 @@ async fn upload_multipart(
         ApiError::bad_request("body", format!("invalid multipart body: {e}"))
     };
     let mut changes = None;
+    let mut seen_file_object = false;
     let mut data = None;
     while let Some(field) = mp.next_field().await.map_err(bad)? {
         match field.name() {
             Some("file_object") => {
-                if changes.is_some() {
+                if seen_file_object {
                     return Err(ApiError::bad_request("file_object", "given twice"));
                 }
+                seen_file_object = true;
                 let bytes = field.bytes().await.map_err(bad)?;
                 if bytes.len() > MAX_FILE_OBJECT {
                     return Err(ApiError::bad_request("file_object", "is too large"));
@@ -94,14 +96,15 @@ async fn upload_multipart(
                     return Err(ApiError::bad_request("data", "given twice"));
                 }
                 let filename = field.file_name().map(str::to_string);
-                // The container (and so the size limit) is known when file_object came first.
-                let parsed = match changes.take() {
-                    Some(c) => c,
-                    None => files::parse_upload_fields(Fields::from_json(serde_json::json!({}))?)?,
+                // With file_object first, the container and its limits are known now; with data
+                // first, only the server's and the customer's limits apply while streaming, and
+                // the container's are checked once file_object names it.
+                let limit = match &changes {
+                    Some(c) => files::target(state, owner, c).await?.limit,
+                    None => files::server_limit(state, owner),
                 };
-                let target = files::target(state, owner, &parsed).await?;
-                let spooled = spool(state.blobs.spool_dir(), field, &target.limit).await?;
-                data = Some((spooled, filename, target, parsed));
+                let spooled = spool(state.blobs.spool_dir(), field, &limit).await?;
+                data = Some((spooled, filename));
             }
             Some(other) => {
                 return Err(ApiError::bad_request(
@@ -112,17 +115,14 @@ async fn upload_multipart(
             None => return Err(ApiError::bad_request("body", "a form part has no name")),
         }
     }
-    let Some((spooled, filename, target, from_first)) = data else {
+    let Some((spooled, filename)) = data else {
         return Err(ApiError::bad_request("data", "is required"));
     };
-    // file_object after data: its fields still apply; the container is resolved again.
-    let (parsed, target) = match changes {
-        Some(late) => {
-            let t = files::target(state, owner, &late).await?;
-            (late, t)
-        }
-        None => (from_first, target),
+    let parsed = match changes {
+        Some(c) => c,
+        None => files::parse_upload_fields(Fields::from_json(serde_json::json!({}))?)?,
     };
+    let target = files::target(state, owner, &parsed).await?;
     Ok(files::create(state, owner, parsed, target, spooled, filename).await?)
 }
 
