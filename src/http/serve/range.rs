@@ -55,13 +55,14 @@ pub fn resolve(header: &str, len: u64) -> Ranges {
     // `-0` is well-formed but never satisfiable (§14.1.1); the parser rejects the whole header
     // for it, so it is taken out here and counted.
     let mut zero_suffixes = 0;
-    let specs: Vec<&str> = set
+    let specs: Vec<String> = set
         .split(',')
         .filter(|s| {
             let zero = s.trim() == "-0";
             zero_suffixes += usize::from(zero);
             !zero
         })
+        .map(saturate)
         .collect();
     if specs.len() + zero_suffixes > MAX_RANGES {
         return Ranges::Ignored;
@@ -103,6 +104,22 @@ pub fn resolve(header: &str, len: u64) -> Ranges {
         return Ranges::Unsatisfiable;
     }
     Ranges::Satisfiable(coalesce(out))
+}
+
+/// Positions too large for a u64 are still well-formed (RFC 9110 puts no bound on them): they
+/// become u64::MAX, so `bytes=<huge>-` is unsatisfiable and `bytes=-<huge>` the whole content.
+fn saturate(spec: &str) -> String {
+    spec.split('-')
+        .map(|n| {
+            let t = n.trim();
+            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u64>().is_err() {
+                u64::MAX.to_string()
+            } else {
+                n.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Merges overlapping or adjacent ranges. When none touch, the client's order is kept.
@@ -240,5 +257,17 @@ mod tests {
     #[test]
     fn content_range_format() {
         assert_eq!(br(20, 499).content_range(189952), "bytes 20-499/189952");
+    }
+
+    #[test]
+    fn positions_beyond_u64_saturate() {
+        assert!(matches!(
+            resolve("bytes=99999999999999999999-", 100),
+            Ranges::Unsatisfiable
+        ));
+        match resolve("bytes=-99999999999999999999", 100) {
+            Ranges::Satisfiable(r) => assert_eq!(r, vec![ByteRange { start: 0, len: 100 }]),
+            other => panic!("{other:?}"),
+        }
     }
 }
