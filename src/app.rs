@@ -8,6 +8,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpSocket;
 
 use crate::config::Config;
@@ -188,6 +189,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                         }
                     };
                     let _ = ready.send(Ok(()));
+                    // Responses go out whole in one write: no reason to let Nagle hold them.
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = stop.wait_for(|s| *s).await;
