@@ -1,7 +1,8 @@
 //! decode → mix → resample → encode, block by block.
 //!
 //! Memory is bounded by one decoded packet plus one resampler chunk plus the
-//! encoder's own state, whatever the input length; output is written as it is
+//! encoder's own state (and, for MP3, up to 4 blocks queued for its thread,
+//! see `encode::threaded`), whatever the input length; output is written as it is
 //! produced (MP4 excepted, see `encode::mp4`). Cancellation is checked between
 //! blocks.
 
@@ -151,7 +152,9 @@ pub(crate) fn convert(
     let expected = spec
         .frames
         .map(|n| Resampler::output_frames_for(n, spec.rate, plan.rate));
-    let mut encoder = encode::make(&plan, seekable, expected)?;
+    // Whole conversions only: a range (`from` mid-stream, or `stop`) stays on one thread.
+    let overlap = from.out_frame == 0 && from.discard == 0 && from.stop.is_none();
+    let mut encoder = encode::make(&plan, seekable, expected, overlap)?;
     let enforce_len = if !seekable && plan.format.is_constant_rate() {
         expected
     } else {

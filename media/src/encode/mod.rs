@@ -13,6 +13,7 @@ mod g722;
 mod mp3;
 mod mp4;
 mod ogg;
+mod threaded;
 mod wav;
 
 /// Bytes of the WAV header we write before the samples.
@@ -139,16 +140,23 @@ pub fn plan(
 
 /// Builds the encoder for `plan`. `seekable` says whether a [`Patch`] can be applied;
 /// `expected_frames` is the exact frame count the pipeline will deliver, when known.
+/// `overlap` allows running an encoder that dominates the conversion's cost (LAME)
+/// on a second thread, when there is a second core; its output is unchanged.
 pub(crate) fn make(
     plan: &Plan,
     seekable: bool,
     expected_frames: Option<u64>,
+    overlap: bool,
 ) -> Result<Box<dyn BlockEncoder>, MediaError> {
+    let overlap = overlap && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     Ok(match plan.format {
         AudioFormat::Wav => Box::new(wav::WavEncoder::new(plan, expected_frames)),
         AudioFormat::Alaw => Box::new(g711::G711Encoder::new(true)),
         AudioFormat::Ulaw => Box::new(g711::G711Encoder::new(false)),
         AudioFormat::G722 => Box::new(g722::G722Encoder::new()),
+        AudioFormat::Mp3 if overlap => Box::new(threaded::Threaded::spawn(mp3::Mp3Encoder::new(
+            plan, seekable,
+        )?)?),
         AudioFormat::Mp3 => Box::new(mp3::Mp3Encoder::new(plan, seekable)?),
         AudioFormat::Ogg => Box::new(ogg::OggEncoder::new(plan)?),
         AudioFormat::Flac => Box::new(flac::FlacEncoder::new(plan)?),
