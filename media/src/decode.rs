@@ -179,6 +179,17 @@ fn check_flac_metadata(file: &mut File, file_len: u64) -> Result<(), MediaError>
 }
 
 /// Opens a symphonia format reader over `file`.
+/// The first track that carries audio (containers may list others first).
+pub(crate) fn first_audio_track(
+    reader: &dyn symphonia::core::formats::FormatReader,
+) -> Result<&symphonia::core::formats::Track, MediaError> {
+    reader
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| MediaError::malformed("no audio track"))
+}
+
 pub(crate) fn open_reader(
     mut file: File,
     format: AudioFormat,
@@ -264,11 +275,7 @@ impl SymphoniaSource {
         limits: &Limits,
     ) -> Result<Self, MediaError> {
         let reader = open_reader(file, format)?;
-        let track = reader
-            .tracks()
-            .iter()
-            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-            .ok_or_else(|| MediaError::malformed("no audio track"))?;
+        let track = first_audio_track(reader.as_ref())?;
         let params = track.codec_params.clone();
         let track_id = track.id;
         let rate = params

@@ -5,9 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use symphonia::core::codecs::CODEC_TYPE_NULL;
-
-use crate::decode::{self, detect, open_reader};
+use crate::decode::{self, detect, first_audio_track, open_reader};
 use crate::format::AudioFormat;
 use crate::limits::Limits;
 use crate::raw::raw_params;
@@ -140,11 +138,7 @@ fn probe_container(
     limits: &Limits,
 ) -> Result<MediaInfo, MediaError> {
     let reader = open_reader(file, format)?;
-    let track = reader
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| MediaError::malformed("no audio track"))?;
+    let track = first_audio_track(reader.as_ref())?;
     let p = &track.codec_params;
     let codec = symphonia::default::get_codecs()
         .get_codec(p.codec)

@@ -229,51 +229,88 @@ async fn load_container(
     row.as_ref().map(container_row).transpose()
 }
 
+/// The columns of a container that its settings and threshold state decide: written by both
+/// the insert and the update, bound by [`bind_settings`] in this order.
+const SETTINGS_COLS: [&str; 21] = [
+    "quota_bytes",
+    "quota_files",
+    "max_file_size",
+    "allowed_classifications",
+    "blocked_classifications",
+    "threshold_action",
+    "threshold_bytes",
+    "threshold_files",
+    "threshold_grace_period",
+    "threshold_bytes_target",
+    "threshold_files_target",
+    "threshold_reached_at",
+    "is_unique",
+    "unique_key",
+    "integer_key_1",
+    "integer_key_2",
+    "string_key_1",
+    "string_key_2",
+    "string_key_3",
+    "string_key_4",
+    "date_modified",
+];
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds [`SETTINGS_COLS`] of `c`, in order.
+fn bind_settings<'q>(q: SqliteQuery<'q>, c: &'q Container) -> SqliteQuery<'q> {
+    q.bind(c.quota_bytes)
+        .bind(c.quota_files)
+        .bind(c.max_file_size)
+        .bind(classes_json(&c.allowed_classifications))
+        .bind(classes_json(&c.blocked_classifications))
+        .bind(c.threshold_action.as_str())
+        .bind(c.threshold_bytes)
+        .bind(c.threshold_files)
+        .bind(c.threshold_grace_period)
+        .bind(c.threshold_bytes_target)
+        .bind(c.threshold_files_target)
+        .bind(c.threshold_reached_at.map(|t| t.0))
+        .bind(c.unique as i64)
+        .bind(unique_key(c.unique, &c.keys))
+        .bind(c.keys.integer_key_1)
+        .bind(c.keys.integer_key_2)
+        .bind(&c.keys.string_key_1)
+        .bind(&c.keys.string_key_2)
+        .bind(&c.keys.string_key_3)
+        .bind(&c.keys.string_key_4)
+        .bind(c.date_modified.0)
+}
+
+static INSERT_CONTAINER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO containers (sid, customer_id, is_default, total_bytes, total_files,
+            threshold_total_bytes, threshold_total_files, date_created, {})
+         VALUES (?,?,?,?,?,?,?,?,{})",
+        SETTINGS_COLS.join(", "),
+        vec!["?"; SETTINGS_COLS.len()].join(",")
+    )
+});
+
+static UPDATE_CONTAINER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let set: Vec<String> = SETTINGS_COLS.iter().map(|c| format!("{c} = ?")).collect();
+    format!("UPDATE containers SET {} WHERE sid = ?", set.join(", "))
+});
+
 async fn insert_container_row(
     tx: &mut Transaction<'static, Sqlite>,
     c: &Container,
 ) -> Result<(), MetaError> {
-    let res = sqlx::query(
-        "INSERT INTO containers (sid, customer_id, is_default, quota_bytes, quota_files, total_bytes, total_files,
-            max_file_size, allowed_classifications, blocked_classifications, threshold_action, threshold_bytes,
-            threshold_files, threshold_grace_period, threshold_bytes_target, threshold_files_target,
-            threshold_total_bytes, threshold_total_files, threshold_reached_at, is_unique, unique_key,
-            integer_key_1, integer_key_2, string_key_1, string_key_2, string_key_3, string_key_4,
-            date_created, date_modified)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    )
-    .bind(&c.container_sid)
-    .bind(&c.customer_id)
-    .bind(c.is_default as i64)
-    .bind(c.quota_bytes)
-    .bind(c.quota_files)
-    .bind(c.total_bytes)
-    .bind(c.total_files)
-    .bind(c.max_file_size)
-    .bind(classes_json(&c.allowed_classifications))
-    .bind(classes_json(&c.blocked_classifications))
-    .bind(c.threshold_action.as_str())
-    .bind(c.threshold_bytes)
-    .bind(c.threshold_files)
-    .bind(c.threshold_grace_period)
-    .bind(c.threshold_bytes_target)
-    .bind(c.threshold_files_target)
-    .bind(c.threshold_total_bytes)
-    .bind(c.threshold_total_files)
-    .bind(c.threshold_reached_at.map(|t| t.0))
-    .bind(c.unique as i64)
-    .bind(unique_key(c.unique, &c.keys))
-    .bind(c.keys.integer_key_1)
-    .bind(c.keys.integer_key_2)
-    .bind(&c.keys.string_key_1)
-    .bind(&c.keys.string_key_2)
-    .bind(&c.keys.string_key_3)
-    .bind(&c.keys.string_key_4)
-    .bind(c.date_created.0)
-    .bind(c.date_modified.0)
-    .execute(&mut **tx)
-    .await;
-    match res {
+    let q = sqlx::query(INSERT_CONTAINER.as_str())
+        .bind(&c.container_sid)
+        .bind(&c.customer_id)
+        .bind(c.is_default as i64)
+        .bind(c.total_bytes)
+        .bind(c.total_files)
+        .bind(c.threshold_total_bytes)
+        .bind(c.threshold_total_files)
+        .bind(c.date_created.0);
+    match bind_settings(q, c).execute(&mut **tx).await {
         Ok(_) => Ok(()),
         Err(e) => Err(container_conflict(tx, e, c).await),
     }
@@ -284,39 +321,8 @@ async fn save_container(
     tx: &mut Transaction<'static, Sqlite>,
     c: &Container,
 ) -> Result<(), MetaError> {
-    let res = sqlx::query(
-        "UPDATE containers SET quota_bytes = ?, quota_files = ?, max_file_size = ?, allowed_classifications = ?,
-            blocked_classifications = ?, threshold_action = ?, threshold_bytes = ?, threshold_files = ?,
-            threshold_grace_period = ?, threshold_bytes_target = ?, threshold_files_target = ?,
-            threshold_reached_at = ?, is_unique = ?, unique_key = ?, integer_key_1 = ?, integer_key_2 = ?,
-            string_key_1 = ?, string_key_2 = ?, string_key_3 = ?, string_key_4 = ?, date_modified = ?
-         WHERE sid = ?",
-    )
-    .bind(c.quota_bytes)
-    .bind(c.quota_files)
-    .bind(c.max_file_size)
-    .bind(classes_json(&c.allowed_classifications))
-    .bind(classes_json(&c.blocked_classifications))
-    .bind(c.threshold_action.as_str())
-    .bind(c.threshold_bytes)
-    .bind(c.threshold_files)
-    .bind(c.threshold_grace_period)
-    .bind(c.threshold_bytes_target)
-    .bind(c.threshold_files_target)
-    .bind(c.threshold_reached_at.map(|t| t.0))
-    .bind(c.unique as i64)
-    .bind(unique_key(c.unique, &c.keys))
-    .bind(c.keys.integer_key_1)
-    .bind(c.keys.integer_key_2)
-    .bind(&c.keys.string_key_1)
-    .bind(&c.keys.string_key_2)
-    .bind(&c.keys.string_key_3)
-    .bind(&c.keys.string_key_4)
-    .bind(c.date_modified.0)
-    .bind(&c.container_sid)
-    .execute(&mut **tx)
-    .await;
-    match res {
+    let q = bind_settings(sqlx::query(UPDATE_CONTAINER.as_str()), c).bind(&c.container_sid);
+    match q.execute(&mut **tx).await {
         Ok(_) => Ok(()),
         Err(e) => Err(container_conflict(tx, e, c).await),
     }
