@@ -8,7 +8,6 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpSocket;
 
 use crate::config::Config;
@@ -162,7 +161,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let threads = config.http_threads;
     let state = build(config, public_url).await?;
     let cleanup = tokio::spawn(crate::jobs::cleanup_loop(state.clone()));
-    let app = crate::http::routes::router(state);
+    let dispatch =
+        crate::http::server::Dispatch::new(state.clone(), crate::http::routes::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
     let mut sockets = vec![first];
@@ -171,7 +171,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let mut handles = Vec::with_capacity(threads);
     for (i, socket) in sockets.into_iter().enumerate() {
-        let (app, mut stop, ready) = (app.clone(), stop_rx.clone(), ready_tx.clone());
+        let (dispatch, mut stop, ready) = (dispatch.clone(), stop_rx.clone(), ready_tx.clone());
         let handle = std::thread::Builder::new()
             .name(format!("mediastore-http-{i}"))
             .spawn(move || -> anyhow::Result<()> {
@@ -189,15 +189,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                         }
                     };
                     let _ = ready.send(Ok(()));
-                    // Responses go out whole in one write: no reason to let Nagle hold them.
-                    let listener = listener.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await?;
+                    let stop = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    crate::http::server::run(listener, dispatch, stop).await?;
                     Ok(())
                 });
                 crate::logbuf::flush_this_thread();

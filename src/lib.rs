@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod logbuf;
+pub mod logline;
 pub mod service;
 pub mod store;
 pub mod transcode;

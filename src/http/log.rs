@@ -6,16 +6,17 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::Request;
-use axum::middleware::Next;
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-struct Logged {
+/// A response body that writes the request's log line when it is finished or dropped.
+pub struct Logged {
     inner: Body,
-    method: axum::http::Method,
-    path: String,
+    method: Method,
+    /// The request's URI; only its path is logged.
+    uri: Uri,
     status: u16,
     bytes: u64,
     start: Instant,
@@ -28,7 +29,7 @@ impl Drop for Logged {
     fn drop(&mut self) {
         tracing::info!(
             method = %self.method,
-            path = %self.path,
+            path = %self.uri.path(),
             status = self.status,
             bytes = self.bytes,
             duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -69,12 +70,8 @@ impl http_body::Body for Logged {
     }
 }
 
-/// Middleware that logs each request once its response is done.
-pub async fn log_requests(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let resp = next.run(req).await;
+/// Wraps `resp` so that its log line is written once it has been sent (or abandoned).
+pub fn logged(resp: Response, method: Method, uri: Uri, start: Instant) -> Response<Logged> {
     let status = resp.status().as_u16();
     // The length hyper will send: the header if set, else the body's exact size.
     let expected = resp
@@ -83,16 +80,14 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .or_else(|| http_body::Body::size_hint(resp.body()).exact());
-    resp.map(|inner| {
-        Body::new(Logged {
-            inner,
-            method,
-            path,
-            status,
-            bytes: 0,
-            start,
-            expected,
-            complete: false,
-        })
+    resp.map(|inner| Logged {
+        inner,
+        method,
+        uri,
+        status,
+        bytes: 0,
+        start,
+        expected,
+        complete: false,
     })
 }

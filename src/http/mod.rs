@@ -8,4 +8,5 @@ pub mod log;
 pub mod publish;
 pub mod routes;
 pub mod serve;
+pub mod server;
 pub mod transcoded;

@@ -42,56 +42,72 @@ const ALLOW_METHODS: &str = "GET, HEAD, OPTIONS";
 const ALLOW_HEADERS: &str =
     "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since";
 
-/// `GET`/`HEAD /f/{key}`: open to anyone while the file's `publish` allows that way in.
-///
-/// Takes the request itself rather than `HeaderMap`/`Method`/query extractors: those clone, and
-/// on a 4 KiB range the clones are a visible share of the work.
+/// `GET`/`HEAD /f/{key}` as an axum handler (keys that need percent-decoding come this way; the
+/// connection layer sends the others straight to [`publish`]).
 pub async fn publish_uri(
     State(state): State<AppState>,
     Path(key): Path<String>,
     req: Request,
 ) -> Response<Body> {
-    let q = QueryPairs::parse(req.uri().query());
+    publish(&state, &key, req.method(), req.headers(), req.uri().query()).await
+}
+
+/// `GET`/`HEAD /f/{key}`: open to anyone while the file's `publish` allows that way in.
+///
+/// Takes the request's parts by reference: extractors clone them, and on a 4 KiB range the
+/// clones are a visible share of the work.
+pub async fn publish(
+    state: &AppState,
+    key: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response<Body> {
+    let q = QueryPairs::parse(query);
     let resp = match Overrides::parse(&q) {
         Err(e) => e.into_response(),
         // `f=` / `br=`: a converted copy (parsed before any store access).
         Ok(ov) if q.get("f").is_some() || q.get("br").is_some() => {
             match Requested::parse(q.get("f"), q.get("br")) {
                 Err(e) => ApiError::from(e).into_response(),
-                Ok(want) => match files::published(&state, &key).await {
+                Ok(want) => match files::published(state, key).await {
                     Ok(file) => {
                         let want = want.unwrap_or_default();
-                        transcoded::serve(&state, &file, want, req.method(), req.headers(), &ov)
-                            .await
+                        transcoded::serve(state, &file, want, method, headers, &ov).await
                     }
                     Err(e) => ApiError::from(e).into_response(),
                 },
             }
         }
-        Ok(ov) => match cached(
-            &state,
-            Lookup::Published(key.clone()),
-            files::published(&state, &key),
-        )
-        .await
-        {
-            Ok(repr) => serve::serve(&state.blobs, req.method(), req.headers(), &repr, &ov).await,
+        Ok(ov) => match cached(state, Lookup::Published(key), files::published(state, key)).await {
+            Ok(repr) => serve::serve(&state.blobs, method, headers, &repr, &ov).await,
             Err(e) => e.into_response(),
         },
     };
     with_cors(resp)
 }
 
-/// `GET`/`HEAD /download/{file_sid}?expires=&signature=`: expiry and HMAC are checked first
-/// (403), then the overrides (400), then the file (404); then it serves like the publish URI.
-pub async fn download(
+/// `GET`/`HEAD /download/{file_sid}` as an axum handler (see [`publish_uri`]).
+pub async fn download_link(
     State(state): State<AppState>,
     Path(sid): Path<String>,
     req: Request,
 ) -> Response<Body> {
-    let q = QueryPairs::parse(req.uri().query());
+    download(&state, &sid, req.method(), req.headers(), req.uri().query()).await
+}
+
+/// `GET`/`HEAD /download/{file_sid}?expires=&signature=`: expiry and HMAC are checked first
+/// (403), then the overrides (400), then the file (404); then it serves like the publish URI.
+pub async fn download(
+    state: &AppState,
+    sid: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response<Body> {
+    let q = QueryPairs::parse(query);
     with_cors(
-        match download_inner(&state, &sid, req.method(), req.headers(), &q).await {
+        match download_inner(state, sid, method, headers, &q).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
         },
@@ -138,7 +154,7 @@ async fn download_inner(
             .await?
             .ok_or_else(|| DomainError::NotFound { what: "file" }.into())
     };
-    let repr = cached(state, Lookup::Sid(sid.to_string()), fetch).await?;
+    let repr = cached(state, Lookup::Sid(sid), fetch).await?;
     Ok(serve::serve(&state.blobs, method, headers, &repr, &ov).await)
 }
 
@@ -186,16 +202,22 @@ pub fn invalidate(state: &AppState, _file_sid: &str) {
     let old = {
         let mut c = state.publish_cache.lock();
         c.generation = c.generation.wrapping_add(1);
-        std::mem::take(&mut c.map)
+        (
+            std::mem::take(&mut c.published),
+            std::mem::take(&mut c.sids),
+        )
     };
     // Open handles close here, outside the lock.
     drop(old);
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Lookup {
-    Published(String),
-    Sid(String),
+/// How a request names its file: both kinds share the cache, in separate maps.
+#[derive(Debug, Clone, Copy)]
+enum Lookup<'a> {
+    /// A publish key (`/f/{key}`).
+    Published(&'a str),
+    /// A file sid (`/download/{sid}`).
+    Sid(&'a str),
 }
 
 struct Entry {
@@ -219,19 +241,39 @@ struct Cache {
     /// Bumped by every invalidation; a lookup stores its answer only if no invalidation happened
     /// since it started, so a stale answer read before a PATCH committed is never cached.
     generation: u64,
-    map: HashMap<Lookup, Entry>,
+    published: HashMap<String, Entry>,
+    sids: HashMap<String, Entry>,
+}
+
+impl Cache {
+    fn map(&mut self, lookup: Lookup<'_>) -> (&mut HashMap<String, Entry>, String) {
+        match lookup {
+            Lookup::Published(k) => (&mut self.published, k.to_string()),
+            Lookup::Sid(k) => (&mut self.sids, k.to_string()),
+        }
+    }
+
+    fn get(&self, lookup: Lookup<'_>) -> Option<&Entry> {
+        match lookup {
+            Lookup::Published(k) => self.published.get(k),
+            Lookup::Sid(k) => self.sids.get(k),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.published.len() + self.sids.len()
+    }
 }
 
 /// The representation for `lookup`, from the cache or from `fetch` (which is not polled on a hit).
 async fn cached(
     state: &AppState,
-    lookup: Lookup,
+    lookup: Lookup<'_>,
     fetch: impl Future<Output = crate::error::Result<FileRecord>>,
 ) -> Result<Arc<Representation>, ApiError> {
-    let key = lookup;
     let generation = {
         let c = state.publish_cache.lock();
-        if let Some(e) = c.map.get(&key) {
+        if let Some(e) = c.get(lookup) {
             if e.at.elapsed() < CACHE_TTL {
                 return Ok(Arc::clone(&e.repr));
             }
@@ -251,8 +293,14 @@ async fn cached(
             None
         } else {
             // Full: start over rather than track recency; the hot set refills in a few requests.
-            let evicted = (c.map.len() >= CACHE_ENTRIES).then(|| std::mem::take(&mut c.map));
-            c.map.insert(
+            let evicted = (c.len() >= CACHE_ENTRIES).then(|| {
+                (
+                    std::mem::take(&mut c.published),
+                    std::mem::take(&mut c.sids),
+                )
+            });
+            let (map, key) = c.map(lookup);
+            map.insert(
                 key,
                 Entry {
                     repr: Arc::clone(&repr),

@@ -58,13 +58,15 @@ async fn serve_inner(
         ))
     })?;
     let t = &state.transcoder;
-    let repr = |source: Source, len: u64| Representation {
-        source,
-        len,
-        etag: variant.etag.clone(),
-        last_modified: file.date_created,
-        content_type: variant.content_type.to_string(),
-        filename: variant.filename.clone(),
+    let repr = |source: Source, len: u64| {
+        Representation::new(
+            source,
+            len,
+            variant.etag.clone(),
+            file.date_created,
+            variant.content_type,
+            &variant.filename,
+        )
     };
     if let Some(copy) = t.cached(&variant) {
         let r = repr(

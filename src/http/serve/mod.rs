@@ -48,25 +48,72 @@ pub struct Representation {
     /// Strong ETag, quoted.
     pub etag: String,
     pub last_modified: Timestamp,
-    pub content_type: String,
-    /// Name for `Content-Disposition` when the query gives none.
-    pub filename: String,
+    /// Its header values, made once: a cached representation answers many requests.
+    headers: Prepared,
+}
+
+#[derive(Debug, Clone)]
+struct Prepared {
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+    content_type: HeaderValue,
+    /// `Content-Disposition` under the representation's own name, inline and attachment.
+    inline: HeaderValue,
+    attachment: HeaderValue,
 }
 
 impl Representation {
+    /// `len` bytes from `source`, described by the rest. `filename` is the name in
+    /// `Content-Disposition` when the query gives none.
+    pub fn new(
+        source: Source,
+        len: u64,
+        etag: String,
+        last_modified: Timestamp,
+        content_type: &str,
+        filename: &str,
+    ) -> Self {
+        let lm = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(last_modified.unix_seconds().max(0) as u64);
+        let headers = Prepared {
+            etag: HeaderValue::from_str(&etag).ok(),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(lm)).ok(),
+            content_type: HeaderValue::from_str(content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            inline: overrides::content_disposition(Disposition::Inline, filename),
+            attachment: overrides::content_disposition(Disposition::Attachment, filename),
+        };
+        Representation {
+            source,
+            len,
+            etag,
+            last_modified,
+            headers,
+        }
+    }
+
     /// A stored file as it is.
     pub fn of_file(f: &FileRecord) -> Self {
-        Representation {
-            source: Source::Blob {
+        Representation::new(
+            Source::Blob {
                 key: f.blob_key.clone(),
                 file: None,
             },
-            len: f.size.max(0) as u64,
-            etag: f.etag(),
+            f.size.max(0) as u64,
+            f.etag(),
             // Stored bytes never change after upload; PATCH changes only metadata.
-            last_modified: f.date_created,
-            content_type: f.mime_type.clone(),
-            filename: f.name.clone(),
+            f.date_created,
+            &f.mime_type,
+            &f.name,
+        )
+    }
+
+    /// `Content-Disposition` as the query asks: its name if it gives one, else ours.
+    fn disposition(&self, ov: &Overrides) -> HeaderValue {
+        match (&ov.disposition_name, ov.disposition) {
+            (Some(name), d) => overrides::content_disposition(d, name),
+            (None, Disposition::Inline) => self.headers.inline.clone(),
+            (None, Disposition::Attachment) => self.headers.attachment.clone(),
         }
     }
 }
@@ -84,14 +131,14 @@ pub async fn serve(
         etag: &repr.etag,
         last_modified: lm,
     };
-    let mut common = HeaderMap::with_capacity(10);
+    // Room for every header of a 206 plus the three CORS headers, so the map never grows.
+    let mut common = HeaderMap::with_capacity(16);
     common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(etag) = HeaderValue::from_str(&repr.etag) {
-        common.insert(header::ETAG, etag);
+    if let Some(etag) = &repr.headers.etag {
+        common.insert(header::ETAG, etag.clone());
     }
-    let lm_time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(lm.max(0) as u64);
-    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(lm_time)) {
-        common.insert(header::LAST_MODIFIED, date);
+    if let Some(date) = &repr.headers.last_modified {
+        common.insert(header::LAST_MODIFIED, date.clone());
     }
     if let Some(cc) = &ov.cache_control {
         common.insert(header::CACHE_CONTROL, cc.clone());
@@ -115,10 +162,10 @@ pub async fn serve(
         }
     }
 
-    let content_type = ov.content_type.clone().unwrap_or_else(|| {
-        HeaderValue::from_str(&repr.content_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream"))
-    });
+    let content_type = ov
+        .content_type
+        .clone()
+        .unwrap_or_else(|| repr.headers.content_type.clone());
     let ranges = match headers.get(header::RANGE) {
         // Range is defined for GET; HEAD answers what GET would.
         Some(r)
@@ -138,21 +185,15 @@ pub async fn serve(
         Ranges::Satisfiable(parts) if parts.len() == 1 => {
             let r = parts[0];
             common.insert(header::CONTENT_TYPE, content_type);
-            common.insert(
-                header::CONTENT_DISPOSITION,
-                ov.content_disposition(&repr.filename),
-            );
-            if let Ok(cr) = HeaderValue::from_str(&r.content_range(repr.len)) {
+            common.insert(header::CONTENT_DISPOSITION, repr.disposition(ov));
+            if let Ok(cr) = HeaderValue::try_from(r.content_range(repr.len)) {
                 common.insert(header::CONTENT_RANGE, cr);
             }
             single(blobs, repr, StatusCode::PARTIAL_CONTENT, common, r, head).await
         }
         Ranges::Satisfiable(parts) => {
             let mp = Multipart::new(&parts, &content_type, repr.len);
-            common.insert(
-                header::CONTENT_DISPOSITION,
-                ov.content_disposition(&repr.filename),
-            );
+            common.insert(header::CONTENT_DISPOSITION, repr.disposition(ov));
             // Part headers can outweigh many tiny parts; never send more than the whole file.
             if mp.body_len > repr.len {
                 common.insert(header::CONTENT_TYPE, content_type);
@@ -169,10 +210,7 @@ pub async fn serve(
         }
         Ranges::Ignored => {
             common.insert(header::CONTENT_TYPE, content_type);
-            common.insert(
-                header::CONTENT_DISPOSITION,
-                ov.content_disposition(&repr.filename),
-            );
+            common.insert(header::CONTENT_DISPOSITION, repr.disposition(ov));
             whole(blobs, repr, common, head).await
         }
     }

@@ -52,29 +52,34 @@ pub fn resolve(header: &str, len: u64) -> Ranges {
     if !unit.eq_ignore_ascii_case("bytes") {
         return Ranges::Ignored;
     }
-    // `-0` is well-formed but never satisfiable (§14.1.1); the parser rejects the whole header
-    // for it, so it is taken out here and counted.
-    let mut zero_suffixes = 0;
-    let specs: Vec<String> = set
-        .split(',')
-        .filter(|s| {
-            let zero = s.trim() == "-0";
-            zero_suffixes += usize::from(zero);
-            !zero
-        })
-        .map(saturate)
-        .collect();
-    if specs.len() + zero_suffixes > MAX_RANGES {
+    // `-0` is well-formed but never satisfiable (§14.1.1), and positions beyond u64 are still
+    // well-formed; the parser rejects the whole header for either, so such specs are rewritten
+    // first (the common header needs no rewrite and is parsed as it is, without allocating).
+    let (mut specs, mut zero_suffixes, mut huge) = (0, 0, false);
+    for s in set.split(',') {
+        if s.trim() == "-0" {
+            zero_suffixes += 1;
+        } else {
+            specs += 1;
+            huge |= s.split('-').any(is_huge);
+        }
+    }
+    if specs + zero_suffixes > MAX_RANGES {
         return Ranges::Ignored;
     }
-    if specs.is_empty() {
+    if specs == 0 {
         return if zero_suffixes > 0 {
             Ranges::Unsatisfiable
         } else {
             Ranges::Ignored
         };
     }
-    let Ok(parsed) = parse_range_header(&format!("bytes={}", specs.join(","))) else {
+    let parsed = if unit == "bytes" && zero_suffixes == 0 && !huge {
+        parse_range_header(header)
+    } else {
+        parse_range_header(&rewritten(set))
+    };
+    let Ok(parsed) = parsed else {
         return Ranges::Ignored;
     };
     let mut out = Vec::with_capacity(parsed.ranges.len());
@@ -106,20 +111,33 @@ pub fn resolve(header: &str, len: u64) -> Ranges {
     Ranges::Satisfiable(coalesce(out))
 }
 
-/// Positions too large for a u64 are still well-formed (RFC 9110 puts no bound on them): they
-/// become u64::MAX, so `bytes=<huge>-` is unsatisfiable and `bytes=-<huge>` the whole content.
-fn saturate(spec: &str) -> String {
-    spec.split('-')
-        .map(|n| {
-            let t = n.trim();
-            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u64>().is_err() {
-                u64::MAX.to_string()
-            } else {
-                n.to_string()
-            }
+/// A position of digits only that does not fit a u64.
+fn is_huge(n: &str) -> bool {
+    let t = n.trim();
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u64>().is_err()
+}
+
+/// `bytes=` and the specs of `set` without `-0` suffixes, positions too large for a u64 made
+/// u64::MAX (RFC 9110 puts no bound on them): `bytes=<huge>-` is then unsatisfiable and
+/// `bytes=-<huge>` the whole content.
+fn rewritten(set: &str) -> String {
+    let specs: Vec<String> = set
+        .split(',')
+        .filter(|s| s.trim() != "-0")
+        .map(|spec| {
+            spec.split('-')
+                .map(|n| {
+                    if is_huge(n) {
+                        u64::MAX.to_string()
+                    } else {
+                        n.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("-")
         })
-        .collect::<Vec<_>>()
-        .join("-")
+        .collect();
+    format!("bytes={}", specs.join(","))
 }
 
 /// Merges overlapping or adjacent ranges. When none touch, the client's order is kept.

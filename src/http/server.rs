@@ -1,0 +1,196 @@
+//! The HTTP/1.1 connection layer: accepts connections, serves each with hyper, logs every request,
+//! and hands requests to the application.
+//!
+//! GET, HEAD and OPTIONS on the publish URI and on signed links go straight to their handlers;
+//! everything else goes through the axum router. A 4 KiB Range on a published file is the
+//! server's hottest path, and the router's per-request work (route match, boxed service clone,
+//! request body boxing, extractor plumbing) was a measurable share of it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, Request, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::Service;
+
+use super::log::{logged, Logged};
+use super::publish;
+use crate::app::AppState;
+
+/// A client has this long to send a request's headers (slow-loris protection).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head (request line and headers) hyper buffers.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The per-connection service: the fast path for public reads, the router for the rest.
+#[derive(Clone)]
+pub struct Dispatch {
+    state: AppState,
+    router: Router,
+}
+
+impl Dispatch {
+    /// Serves `router`'s application, with `state` for the public fast path.
+    pub fn new(state: AppState, router: Router) -> Self {
+        Dispatch { state, router }
+    }
+}
+
+/// A request the fast path answers itself.
+#[derive(Debug, PartialEq, Eq)]
+enum Fast<'a> {
+    Publish(&'a str),
+    Download(&'a str),
+    Preflight,
+}
+
+/// The fast-path route of `method path`, if any. Only plain single segments qualify: a key that
+/// needs percent-decoding, an empty one or a longer path goes to the router, which decodes it
+/// or answers 404/405.
+fn fast_route<'a>(method: &Method, path: &'a str) -> Option<Fast<'a>> {
+    let (publish, key) = if let Some(k) = path.strip_prefix("/f/") {
+        (true, k)
+    } else if let Some(k) = path.strip_prefix("/download/") {
+        (false, k)
+    } else {
+        return None;
+    };
+    if key.is_empty() || key.contains(['/', '%']) {
+        return None;
+    }
+    match *method {
+        Method::GET | Method::HEAD if publish => Some(Fast::Publish(key)),
+        Method::GET | Method::HEAD => Some(Fast::Download(key)),
+        Method::OPTIONS => Some(Fast::Preflight),
+        _ => None,
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Dispatch {
+    type Response = Response<Logged>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let start = Instant::now();
+            let method = req.method().clone();
+            // A cheap clone (shared bytes); the log line needs the path after the body is sent.
+            let uri = req.uri().clone();
+            let resp = match fast_route(&method, uri.path()) {
+                Some(Fast::Publish(key)) => {
+                    publish::publish(&this.state, key, &method, req.headers(), uri.query()).await
+                }
+                Some(Fast::Download(sid)) => {
+                    publish::download(&this.state, sid, &method, req.headers(), uri.query()).await
+                }
+                Some(Fast::Preflight) => publish::preflight().await,
+                None => {
+                    let mut router = this.router;
+                    match router.call(req).await {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    }
+                }
+            };
+            Ok(logged(resp, method, uri, start))
+        })
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` until `stop` completes, then stops accepting and waits for the
+/// requests in flight to finish (idle keep-alive connections are closed).
+pub async fn run(
+    listener: TcpListener,
+    dispatch: Dispatch,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors or memory: back off instead of spinning on the error.
+                    if !is_connection_error(&e) {
+                        tracing::error!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Responses go out whole in one write: no reason to let Nagle hold them.
+        let _ = tcp.set_nodelay(true);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), dispatch.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Errors that concern one connection only (the peer went away before it was accepted).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_public_reads_take_the_fast_path() {
+        assert_eq!(
+            fast_route(&Method::GET, "/f/abc"),
+            Some(Fast::Publish("abc"))
+        );
+        assert_eq!(
+            fast_route(&Method::HEAD, "/download/abc"),
+            Some(Fast::Download("abc"))
+        );
+        assert_eq!(
+            fast_route(&Method::OPTIONS, "/f/abc"),
+            Some(Fast::Preflight)
+        );
+    }
+
+    #[test]
+    fn everything_else_goes_to_the_router() {
+        for (m, p) in [
+            (Method::GET, "/f/"),
+            (Method::GET, "/f/a/b"),
+            (Method::GET, "/f/caf%C3%A9"),
+            (Method::POST, "/f/abc"),
+            (Method::DELETE, "/download/abc"),
+            (Method::GET, "/v1/files"),
+            (Method::GET, "/fx/abc"),
+        ] {
+            assert_eq!(fast_route(&m, p), None, "{m} {p}");
+        }
+    }
+}

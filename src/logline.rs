@@ -1,0 +1,194 @@
+//! The shape of a log line: `2026-11-25T03:45:00.123456Z  INFO target: message key=value ...`,
+//! the same as `tracing_subscriber`'s default format without colours, written more cheaply.
+//!
+//! Every request writes a line, so formatting is on the hottest path: the default format
+//! rebuilt the calendar date and padded every number through `core::fmt` for each line (about
+//! a tenth of the CPU of a 4 KiB Range). Here the date and time up to the second are formatted
+//! once per second per thread, and integers are written digit by digit.
+
+use std::cell::RefCell;
+use std::fmt::{self, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The [`FormatEvent`] of the server's log.
+pub struct LineFormat;
+
+thread_local! {
+    /// `(unix second, "YYYY-MM-DDTHH:MM:SS")` of the last line this thread wrote.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+fn write_timestamp(w: &mut Writer<'_>) -> fmt::Result {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    SECOND.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != secs {
+            let text = i64::try_from(secs)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+                .unwrap_or_else(|| "????-??-??T??:??:??".to_string());
+            *cached = (secs, text);
+        }
+        w.write_str(&cached.1)
+    })?;
+    w.write_char('.')?;
+    write_padded(w, u64::from(now.subsec_micros()), 6)?;
+    w.write_char('Z')
+}
+
+/// Writes `v` in decimal, left-padded with zeros to `width` digits.
+fn write_padded(w: &mut impl Write, v: u64, width: usize) -> fmt::Result {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        // `v % 10` is a single digit.
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    for &b in &buf[start..] {
+        w.write_char(char::from(b))?;
+    }
+    Ok(())
+}
+
+fn level_label(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => " INFO",
+        Level::WARN => " WARN",
+        Level::ERROR => "ERROR",
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for LineFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        write_timestamp(&mut w)?;
+        w.write_char(' ')?;
+        w.write_str(level_label(meta.level()))?;
+        w.write_char(' ')?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                w.write_str(span.name())?;
+                let ext = span.extensions();
+                if let Some(fields) = ext.get::<FormattedFields<N>>() {
+                    if !fields.is_empty() {
+                        write!(w, "{{{fields}}}")?;
+                    }
+                }
+                w.write_char(':')?;
+            }
+            w.write_char(' ')?;
+        }
+        w.write_str(meta.target())?;
+        w.write_str(":")?;
+        let mut fields = Fields {
+            w: &mut w,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        w.write_char('\n')
+    }
+}
+
+/// Writes ` message` and ` name=value` pairs; strings other than the message are quoted and
+/// escaped as the default format does, so no value can break a line in two.
+struct Fields<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = (|| {
+            self.w.write_char(' ')?;
+            if field.name() != "message" {
+                self.w.write_str(field.name())?;
+                self.w.write_char('=')?;
+            }
+            value(self.w)
+        })();
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field, |w| write_padded(w, value, 1));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field, |w| {
+            if value < 0 {
+                w.write_char('-')?;
+            }
+            write_padded(w, value.unsigned_abs(), 1)
+        });
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.field(field, |w| w.write_str(value));
+        } else {
+            self.field(field, |w| write!(w, "{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, |w| write!(w, "{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_padded_to_width() {
+        let mut s = String::new();
+        write_padded(&mut s, 42, 6).expect("write");
+        assert_eq!(s, "000042");
+        s.clear();
+        write_padded(&mut s, 1_234_567, 1).expect("write");
+        assert_eq!(s, "1234567");
+        s.clear();
+        write_padded(&mut s, 0, 1).expect("write");
+        assert_eq!(s, "0");
+        s.clear();
+        write_padded(&mut s, u64::MAX, 1).expect("write");
+        assert_eq!(s, u64::MAX.to_string());
+    }
+}
