@@ -11,8 +11,8 @@
 //! Why calibrate: VBR's target only picks a quality from libvorbis's per-rate
 //! table of *nominal* bitrates; what that quality spends depends on the
 //! material, and on easy material it lands well below `br` (30-s fixtures,
-//! uncalibrated: music 64k at 22.05 kHz gave 50 kbit/s, -22%, as ffmpeg's own
-//! libvorbis does). So the first [`WINDOW_SECS`] of PCM are buffered and
+//! uncalibrated: music 64k at 22.05 kHz gave 44 kbit/s, -31%; ffmpeg's own
+//! libvorbis 42). So the first [`WINDOW_SECS`] of PCM are buffered and
 //! trial-encoded: a trial at the nominal target measures what this material
 //! spends (audio pages only, headers apart), the target is corrected on a
 //! power-law model (interpolating once trials bracket `br`: the table has steps
