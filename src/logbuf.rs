@@ -31,23 +31,31 @@ pub fn flush_this_thread() {
     });
 }
 
+/// Writes one finished log line: into this thread's buffer if it has one, else to stderr.
+pub fn write_line(line: &[u8]) {
+    let buffered = BUFFER.with(|b| match b.borrow_mut().as_mut() {
+        Some(buf) => {
+            buf.extend_from_slice(line);
+            Some(buf.len() >= CAPACITY)
+        }
+        None => None,
+    });
+    match buffered {
+        Some(true) => flush_this_thread(),
+        Some(false) => {}
+        // Nowhere to report a failure to write the log.
+        None => {
+            let _ = std::io::stderr().lock().write_all(line);
+        }
+    }
+}
+
 /// The `tracing` writer: one formatted event per `write` call.
 pub struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let buffered = BUFFER.with(|b| match b.borrow_mut().as_mut() {
-            Some(buf) => {
-                buf.extend_from_slice(line);
-                Some(buf.len() >= CAPACITY)
-            }
-            None => None,
-        });
-        match buffered {
-            Some(true) => flush_this_thread(),
-            Some(false) => {}
-            None => std::io::stderr().lock().write_all(line)?,
-        }
+        write_line(line);
         Ok(line.len())
     }
 

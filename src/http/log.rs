@@ -11,6 +11,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
+use crate::logline::{access_line, AccessLine, ACCESS_TARGET};
+
 /// A response body that writes the request's log line when it is finished or dropped.
 pub struct Logged {
     inner: Body,
@@ -27,15 +29,18 @@ pub struct Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        tracing::info!(
-            method = %self.method,
-            path = %self.uri.path(),
-            status = self.status,
-            bytes = self.bytes,
-            duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
-            complete = self.complete || self.expected == Some(self.bytes),
-            "request"
-        );
+        // The one event per request skips tracing's dispatch (see `logline`), but not its filter.
+        if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+            return;
+        }
+        access_line(&AccessLine {
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            status: self.status,
+            bytes: self.bytes,
+            duration_us: u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            complete: self.complete || self.expected == Some(self.bytes),
+        });
     }
 }
 

@@ -25,7 +25,15 @@ impl ByteRange {
 
     /// `bytes a-b/len` for `Content-Range`.
     pub fn content_range(&self, total: u64) -> String {
-        format!("bytes {}-{}/{}", self.start, self.last(), total)
+        let mut b = itoa::Buffer::new();
+        let mut s = String::with_capacity(6 + 3 * 20 + 2);
+        s.push_str("bytes ");
+        s.push_str(b.format(self.start));
+        s.push('-');
+        s.push_str(b.format(self.last()));
+        s.push('/');
+        s.push_str(b.format(total));
+        s
     }
 }
 
