@@ -40,7 +40,7 @@ pub struct Shared {
     /// Conversions for `f=`/`br=` and upload-time `desired_format`.
     pub transcoder: Arc<crate::transcode::Transcoder>,
     /// Recently served published files, invalidated by every change to a file.
-    pub publish_cache: Arc<crate::http::publish::PublishCache>,
+    pub publish_cache: crate::http::publish_cache::PublishCache,
 }
 
 /// SHA-256 of a token, as stored.
@@ -120,7 +120,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     )?;
     Ok(AppState(Arc::new(Shared {
         transcoder: Arc::new(transcoder),
-        publish_cache: Arc::default(),
+        publish_cache: Default::default(),
         meta,
         blobs,
         signer: LinkSigner::new(key),
@@ -159,6 +159,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let threads = config.http_threads;
+    let idle_timeout = config.idle_timeout;
     let state = build(config, public_url).await?;
     let cleanup = tokio::spawn(crate::jobs::cleanup_loop(state.clone()));
     let dispatch =
@@ -177,7 +178,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .spawn(move || -> anyhow::Result<()> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
-                    .on_thread_park(crate::logbuf::flush_this_thread)
+                    .on_thread_park(|| {
+                        crate::logbuf::flush_this_thread();
+                        crate::http::publish_cache::sweep_this_thread();
+                    })
                     .build()?;
                 crate::logbuf::buffer_this_thread();
                 let result = rt.block_on(async move {
@@ -192,7 +196,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     let stop = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    crate::http::server::run(listener, dispatch, stop).await?;
+                    crate::http::server::run(listener, dispatch, idle_timeout, stop).await?;
                     Ok(())
                 });
                 crate::logbuf::flush_this_thread();

@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Threads serving HTTP, each with its own event loop [default: the number of CPUs].
     #[arg(long, env = "MEDIASTORE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
+    /// A connection with no request in flight and none begun for this long (at most twice
+    /// this) is closed; it also bounds how long a client may take to send a request's headers.
+    #[arg(long, env = "MEDIASTORE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// Testing aid: enables `POST /v1/admin/clock` to move the server's clock forward.
     #[arg(long, env = "MEDIASTORE_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
@@ -91,6 +95,7 @@ pub struct Config {
     pub max_file_size: u64,
     pub transcode_workers: usize,
     pub http_threads: usize,
+    pub idle_timeout: Duration,
     pub test_clock: bool,
 }
 
@@ -106,6 +111,9 @@ impl Config {
             .unwrap_or_else(|| format!("file://{}", data_dir.join("blobs").display()));
         if a.cleanup_interval.is_zero() {
             return Err("--cleanup-interval must be more than 0".into());
+        }
+        if a.idle_timeout.is_zero() {
+            return Err("--idle-timeout must be more than 0".into());
         }
         if a.download_link_ttl.is_zero() {
             return Err("--download-link-ttl must be more than 0".into());
@@ -135,6 +143,7 @@ impl Config {
             max_file_size: a.max_file_size,
             transcode_workers: a.transcode_workers.unwrap_or(cpus).max(1),
             http_threads: a.http_threads.unwrap_or(cpus).clamp(1, 256),
+            idle_timeout: a.idle_timeout,
             test_clock: a.test_clock,
         })
     }

@@ -701,3 +701,119 @@ async fn access_names_are_unique() {
         "the refused upload left no trace"
     );
 }
+
+/// Reads from `tcp` until EOF or `limit`; true if the server closed the connection in time.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_header_connections_are_closed_but_busy_ones_are_not() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--admin-token", ADMIN, "--idle-timeout", "1s"],
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+
+    // Headers never finished (slow loris): closed within two periods.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A keep-alive connection that answered once and then went quiet: closed too.
+    let mut quiet = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    quiet
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // A connection that keeps asking stays open across several periods.
+    let mut busy = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let busy_task = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1024];
+        for _ in 0..12 {
+            busy.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            match busy.read(&mut buf).await {
+                Ok(n) if n > 0 => {}
+                other => return Err(format!("closed while busy: {other:?}")),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok::<(), String>(())
+    });
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(4)).await,
+        "slow headers"
+    );
+    assert!(
+        closed_within(&mut quiet, Duration::from_secs(4)).await,
+        "idle keep-alive"
+    );
+    busy_task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_reader_of_a_long_download_is_not_cut_off() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--admin-token", ADMIN, "--idle-timeout", "1s"],
+    )
+    .await;
+    let c = s.acme().await;
+    let size = 32 << 20;
+    let (st, file) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "big.bin"), ("publish", "file_sid")],
+            common::bytes(size, 7),
+        )
+        .await;
+    assert_eq!(st, 201, "{file}");
+    let path = format!("/f/{}", file["file_sid"].as_str().unwrap());
+    let mut tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // 32 MiB is far more than the socket buffers hold: the server keeps sending for as long as
+    // the client reads slowly.
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let started = std::time::Instant::now();
+    loop {
+        let n = tcp.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got += n;
+        if got >= size {
+            break;
+        }
+        // About 8 MiB/s: the body takes ~4 s, several idle periods.
+        if got % (1 << 20) < n {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+    }
+    assert!(got >= size, "cut off after {got} bytes");
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "the read was slow"
+    );
+}

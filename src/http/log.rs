@@ -11,6 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
+use super::server::InFlight;
 use crate::logline::{access_line, AccessLine, ACCESS_TARGET};
 
 /// A response body that writes the request's log line when it is finished or dropped.
@@ -25,6 +26,8 @@ pub struct Logged {
     /// Content-Length when known: hyper stops polling once it has sent that many bytes.
     expected: Option<u64>,
     complete: bool,
+    /// Keeps the connection's idle watchdog off while the response is being sent.
+    _in_flight: InFlight,
 }
 
 impl Drop for Logged {
@@ -76,7 +79,13 @@ impl http_body::Body for Logged {
 }
 
 /// Wraps `resp` so that its log line is written once it has been sent (or abandoned).
-pub fn logged(resp: Response, method: Method, uri: Uri, start: Instant) -> Response<Logged> {
+pub fn logged(
+    resp: Response,
+    method: Method,
+    uri: Uri,
+    start: Instant,
+    in_flight: InFlight,
+) -> Response<Logged> {
     let status = resp.status().as_u16();
     // The length hyper will send: the header if set, else the body's exact size.
     let expected = resp
@@ -94,5 +103,6 @@ pub fn logged(resp: Response, method: Method, uri: Uri, start: Instant) -> Respo
         start,
         expected,
         complete: false,
+        _in_flight: in_flight,
     })
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod log;
 pub mod publish;
+pub mod publish_cache;
 pub mod routes;
 pub mod serve;
 pub mod server;

@@ -2,15 +2,12 @@
 //! overrides, resolve the file (through a small cache), then serve. Every answer, errors
 //! included, carries the CORS headers, so a browser page can read it.
 //!
-//! The cache maps a publish key or a sid to the file's representation, with an open handle to its
-//! local blob so hot files cost neither a metadata query nor an `open` per request. PATCH and
-//! DELETE (and expiry and eviction, which delete through the same function) call [`invalidate`]
-//! once the change is committed, so an unpublished or deleted file stops being served at once.
+//! Lookups go through the publish cache (`publish_cache`); PATCH and DELETE (and expiry and
+//! eviction, which delete through the same function) call [`invalidate`] once the change is
+//! committed, so an unpublished or deleted file stops being served at once.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -19,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::extract::QueryPairs;
+use super::publish_cache::Lookup;
 use super::serve::{self, Overrides, Representation, Source};
 use super::transcoded;
 use crate::app::AppState;
@@ -27,14 +25,6 @@ use crate::domain::signing::LinkError;
 use crate::domain::{DomainError, Timestamp};
 use crate::service::files;
 use crate::transcode::Requested;
-
-/// Most cached lookups. Each may hold an open file descriptor, so this stays well under the
-/// usual 1024-descriptor limit.
-pub const CACHE_ENTRIES: usize = 256;
-/// A cached lookup is trusted this long. Invalidation makes changes visible at once in this
-/// process; the limit only bounds staleness for changes made elsewhere (another server on the
-/// same metadata, later).
-pub const CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// Response headers a browser script may read.
 const EXPOSE_HEADERS: &str = "Accept-Ranges, Content-Range, Content-Length, Content-Disposition, Content-Type, ETag, Last-Modified, Access-Control-Allow-Methods, Access-Control-Allow-Origin";
@@ -192,77 +182,10 @@ fn with_cors(mut resp: Response<Body>) -> Response<Body> {
     resp
 }
 
-/// Forgets every cached lookup. Called after a file's publish state or existence changed, once
-/// the change is committed: no request that looks the file up afterwards sees the old answer,
-/// and a lookup that raced with the change is not stored (see `generation`).
-///
-/// Everything is dropped rather than the one file's entries: a change of `publish` or
-/// `file_access_name` can affect keys that name other files, and changes are rare next to reads.
+/// Forgets every cached lookup (see [`PublishCache::invalidate`](super::publish_cache::PublishCache::invalidate)).
+/// Called after a file's publish state or existence changed, once the change is committed.
 pub fn invalidate(state: &AppState, _file_sid: &str) {
-    let old = {
-        let mut c = state.publish_cache.lock();
-        c.generation = c.generation.wrapping_add(1);
-        (
-            std::mem::take(&mut c.published),
-            std::mem::take(&mut c.sids),
-        )
-    };
-    // Open handles close here, outside the lock.
-    drop(old);
-}
-
-/// How a request names its file: both kinds share the cache, in separate maps.
-#[derive(Debug, Clone, Copy)]
-enum Lookup<'a> {
-    /// A publish key (`/f/{key}`).
-    Published(&'a str),
-    /// A file sid (`/download/{sid}`).
-    Sid(&'a str),
-}
-
-struct Entry {
-    repr: Arc<Representation>,
-    at: Instant,
-}
-
-/// Published lookups with open handles to their blobs; one per server (in [`AppState`]).
-#[derive(Default)]
-pub struct PublishCache(Mutex<Cache>);
-
-impl PublishCache {
-    fn lock(&self) -> MutexGuard<'_, Cache> {
-        // The critical sections cannot panic halfway through a change; a poisoned lock is still usable.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[derive(Default)]
-struct Cache {
-    /// Bumped by every invalidation; a lookup stores its answer only if no invalidation happened
-    /// since it started, so a stale answer read before a PATCH committed is never cached.
-    generation: u64,
-    published: HashMap<String, Entry>,
-    sids: HashMap<String, Entry>,
-}
-
-impl Cache {
-    fn map(&mut self, lookup: Lookup<'_>) -> (&mut HashMap<String, Entry>, String) {
-        match lookup {
-            Lookup::Published(k) => (&mut self.published, k.to_string()),
-            Lookup::Sid(k) => (&mut self.sids, k.to_string()),
-        }
-    }
-
-    fn get(&self, lookup: Lookup<'_>) -> Option<&Entry> {
-        match lookup {
-            Lookup::Published(k) => self.published.get(k),
-            Lookup::Sid(k) => self.sids.get(k),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.published.len() + self.sids.len()
-    }
+    state.publish_cache.invalidate();
 }
 
 /// The representation for `lookup`, from the cache or from `fetch` (which is not polled on a hit).
@@ -271,14 +194,9 @@ async fn cached(
     lookup: Lookup<'_>,
     fetch: impl Future<Output = crate::error::Result<FileRecord>>,
 ) -> Result<Arc<Representation>, ApiError> {
-    let generation = {
-        let c = state.publish_cache.lock();
-        if let Some(e) = c.get(lookup) {
-            if e.at.elapsed() < CACHE_TTL {
-                return Ok(Arc::clone(&e.repr));
-            }
-        }
-        c.generation
+    let miss = match state.publish_cache.get(lookup) {
+        Ok(repr) => return Ok(repr),
+        Err(miss) => miss,
     };
     let file = fetch.await?;
     let mut repr = Representation::of_file(&file);
@@ -287,30 +205,7 @@ async fn cached(
         file: open_local(state, &file.blob_key).await,
     };
     let repr = Arc::new(repr);
-    let evicted = {
-        let mut c = state.publish_cache.lock();
-        if c.generation != generation {
-            None
-        } else {
-            // Full: start over rather than track recency; the hot set refills in a few requests.
-            let evicted = (c.len() >= CACHE_ENTRIES).then(|| {
-                (
-                    std::mem::take(&mut c.published),
-                    std::mem::take(&mut c.sids),
-                )
-            });
-            let (map, key) = c.map(lookup);
-            map.insert(
-                key,
-                Entry {
-                    repr: Arc::clone(&repr),
-                    at: Instant::now(),
-                },
-            );
-            evicted
-        }
-    };
-    drop(evicted);
+    state.publish_cache.insert(lookup, &repr, miss);
     Ok(repr)
 }
 

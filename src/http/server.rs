@@ -5,10 +5,15 @@
 //! everything else goes through the axum router. A 4 KiB Range on a published file is the
 //! server's hottest path, and the router's per-request work (route match, boxed service clone,
 //! request body boxing, extractor plumbing) was a measurable share of it.
+//!
+//! Idle connections are closed by one watchdog per connection (`idle`) rather than by
+//! hyper's header-read timer, which arms and disarms a timer for every request.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, Request, Response};
@@ -24,14 +29,64 @@ use super::log::{logged, Logged};
 use super::publish;
 use crate::app::AppState;
 
-/// A client has this long to send a request's headers (slow-loris protection).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request head (request line and headers) hyper buffers.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// The per-connection service: the fast path for public reads, the router for the rest.
+/// The application as the connection layer sees it: the fast path for public reads, the router
+/// for the rest.
 #[derive(Clone)]
-pub struct Dispatch {
+pub struct Dispatch(Arc<Routes>);
+
+/// One connection's service: the application and the connection's activity.
+#[derive(Clone)]
+struct ConnService {
+    routes: Arc<Routes>,
+    activity: Arc<Activity>,
+}
+
+/// What the idle watchdog of a connection looks at.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests begun (their headers read) on this connection.
+    begun: AtomicU64,
+    /// Requests whose response is not finished yet.
+    in_flight: AtomicU64,
+}
+
+/// Held by a response body until it is finished or dropped: the request is in flight.
+#[derive(Debug)]
+pub struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn begin(activity: &Arc<Activity>) -> Self {
+        activity.begun.fetch_add(1, Ordering::Relaxed);
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Completes when the connection has been idle for a whole period `every`: no request begun
+/// during it and none in flight at its end. A silent or slow-header client is closed after at
+/// most two periods; a long download or upload is never cut.
+async fn idle(activity: Arc<Activity>, every: Duration) {
+    let mut seen = activity.begun.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = activity.begun.load(Ordering::Relaxed);
+        if now == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        seen = now;
+    }
+}
+
+struct Routes {
     state: AppState,
     router: Router,
 }
@@ -39,7 +94,7 @@ pub struct Dispatch {
 impl Dispatch {
     /// Serves `router`'s application, with `state` for the public fast path.
     pub fn new(state: AppState, router: Router) -> Self {
-        Dispatch { state, router }
+        Dispatch(Arc::new(Routes { state, router }))
     }
 }
 
@@ -73,13 +128,14 @@ fn fast_route<'a>(method: &Method, path: &'a str) -> Option<Fast<'a>> {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for Dispatch {
+impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response<Logged>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let this = self.clone();
+        let this = Arc::clone(&self.routes);
+        let in_flight = InFlight::begin(&self.activity);
         Box::pin(async move {
             let start = Instant::now();
             let method = req.method().clone();
@@ -94,29 +150,33 @@ impl hyper::service::Service<Request<Incoming>> for Dispatch {
                 }
                 Some(Fast::Preflight) => publish::preflight().await,
                 None => {
-                    let mut router = this.router;
+                    let mut router = this.router.clone();
                     match router.call(req).await {
                         Ok(r) => r,
                         Err(never) => match never {},
                     }
                 }
             };
-            Ok(logged(resp, method, uri, start))
+            Ok(logged(resp, method, uri, start, in_flight))
         })
     }
 }
 
 /// Serves HTTP/1.1 on `listener` until `stop` completes, then stops accepting and waits for the
-/// requests in flight to finish (idle keep-alive connections are closed).
+/// requests in flight to finish (idle keep-alive connections are closed). Connections idle for
+/// `idle_timeout` (see [`idle`]) are closed.
 pub async fn run(
     listener: TcpListener,
     dispatch: Dispatch,
+    idle_timeout: Duration,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // The idle watchdog bounds slow headers, at one timer per connection instead of one per
+        // request.
+        .header_read_timeout(None::<Duration>)
         .max_buf_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
@@ -137,10 +197,19 @@ pub async fn run(
         };
         // Responses go out whole in one write: no reason to let Nagle hold them.
         let _ = tcp.set_nodelay(true);
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), dispatch.clone()));
+        let activity = Arc::new(Activity::default());
+        let service = ConnService {
+            routes: Arc::clone(&dispatch.0),
+            activity: Arc::clone(&activity),
+        };
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            tokio::select! {
+                ended = conn => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                },
+                // Nothing is in flight: dropping the connection closes it.
+                () = idle(activity, idle_timeout) => {}
             }
         });
     }

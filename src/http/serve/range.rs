@@ -122,7 +122,8 @@ pub fn resolve(header: &str, len: u64) -> Ranges {
 /// A position of digits only that does not fit a u64.
 fn is_huge(n: &str) -> bool {
     let t = n.trim();
-    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u64>().is_err()
+    // u64::MAX has 20 digits: anything shorter fits (leading zeros only make it longer).
+    t.len() >= 20 && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u64>().is_err()
 }
 
 /// `bytes=` and the specs of `set` without `-0` suffixes, positions too large for a u64 made
