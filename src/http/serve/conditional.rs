@@ -144,6 +144,10 @@ pub fn http_date_secs(s: &str) -> Option<i64> {
 /// Evaluates If-Match, If-Unmodified-Since, If-None-Match and If-Modified-Since in the order of
 /// RFC 9110 §13.2.2 (If-Range is separate: it only decides whether Range applies).
 pub fn evaluate(method: &Method, headers: &HeaderMap, v: Validators<'_>) -> Precondition {
+    // Most requests carry no entity-tag condition: then our tag need not be parsed.
+    if !headers.contains_key(header::IF_MATCH) && !headers.contains_key(header::IF_NONE_MATCH) {
+        return evaluate_without_tag(method, headers, v.last_modified);
+    }
     let Some(current) = EntityTag::parse(v.etag) else {
         // Our own ETag is always well-formed; without one, no tag can match.
         return evaluate_without_tag(method, headers, v.last_modified);
