@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Transcoding through the server (release build), 10-minute 16 kHz mono recordings:
-#  - time to first byte of wav → mp3 and wav → g722 (target < 100 ms)
+#  - time to first byte of wav → mp3 and wav → g722 (target < 100 ms), and of wav → ogg (its
+#    bitrate calibration encodes the first 10 s before any byte leaves)
 #  - a Range at minute 9 of wav → alaw on the first request (target < 50 ms), from the 16 kHz
 #    source (resampled: seeks to an aligned frame just before the range, drops the filter's
 #    warm-up) and from an 8 kHz one (same rate: the conversion seeks to the range)
@@ -51,7 +52,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { python3 -c "print(f'{float(\"$1\")*1000:.1f}')"; }
 
 echo "source: 10 min, 16 kHz mono wav ($(stat -c %s "$work/rec.wav") bytes)"
-for f in mp3 g722; do
+for f in mp3 g722 ogg; do
   for i in 1 2 3 4 5; do
     uri=$(upload "$f$i")
     python3 benches/ttfb.py "$uri?f=$f"

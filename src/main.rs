@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// mimalloc: per-thread free lists; glibc's allocator was ~8% of the CPU of a 4 KiB Range
-/// (malloc, free, consolidation) with the HTTP threads allocating concurrently.
+/// (malloc, free, consolidation) with the HTTP threads allocating concurrently. Built without
+/// transparent huge pages (Cargo.toml), which cost far more memory than they saved time.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use mediastore::config::{Config, ServeArgs};
