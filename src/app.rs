@@ -120,7 +120,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     )?;
     Ok(AppState(Arc::new(Shared {
         transcoder: Arc::new(transcoder),
-        publish_cache: Default::default(),
+        publish_cache: crate::http::publish_cache::PublishCache::new(config.http_threads),
         meta,
         blobs,
         signer: LinkSigner::new(key),

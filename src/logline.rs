@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -133,7 +134,10 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
+        // Records of `log`-crate libraries arrive as events of target `log` with `log.*`
+        // fields; show them under their own target, without those fields.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         write_timestamp(&mut w)?;
         w.write_char(' ')?;
         w.write_str(level_label(meta.level()))?;
@@ -172,7 +176,7 @@ struct Fields<'a, 'w> {
 
 impl Fields<'_, '_> {
     fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() {
+        if self.result.is_err() || field.name().starts_with("log.") {
             return;
         }
         self.result = (|| {
@@ -242,6 +246,60 @@ mod tests {
         assert_eq!(
             rest,
             " INFO mediastore::http::log: request method=GET path=/f/abc status=206 bytes=4096 duration_us=35 complete=true\n"
+        );
+    }
+
+    /// Formats what `emit` logs with [`LineFormat`], as the server's subscriber would.
+    fn captured(emit: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("sink").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(LineFormat)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = sink.0.lock().expect("sink").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    #[test]
+    fn events_keep_tracings_default_shape() {
+        let line = captured(|| tracing::warn!(file_sid = "abc", n = 3u64, ok = true, "hello"));
+        let (_, rest) = line.split_once(' ').expect("timestamp");
+        assert_eq!(
+            rest,
+            " WARN mediastore::logline::tests: hello file_sid=\"abc\" n=3 ok=true\n"
+        );
+    }
+
+    #[test]
+    fn log_crate_records_show_their_own_target_and_no_log_fields() {
+        let line = captured(|| {
+            let record = tracing_log::log::Record::builder()
+                .level(tracing_log::log::Level::Info)
+                .target("symphonia_format_riff::common")
+                .module_path(Some("symphonia_format_riff::common"))
+                .file(Some("common.rs"))
+                .line(Some(48))
+                .args(format_args!("Channel mask not set"))
+                .build();
+            tracing_log::format_trace(&record).expect("dispatch");
+        });
+        assert!(
+            line.ends_with(" INFO symphonia_format_riff::common: Channel mask not set\n"),
+            "{line}"
         );
     }
 

@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use super::serve::Representation;
 
-/// Most entries per thread. Each may hold an open file descriptor, so threads × this stays well
-/// under the usual 1024-descriptor limit on a machine of a few cores.
-pub const ENTRIES_PER_THREAD: usize = 128;
+/// Most entries over all threads, each thread holding its share. Each entry may hold an open file
+/// descriptor, so this stays well under the usual 1024-descriptor limit.
+pub const ENTRIES: usize = 256;
+/// Each thread's share never falls below this (many threads: the total may exceed [`ENTRIES`]).
+pub const MIN_ENTRIES_PER_THREAD: usize = 2;
 /// A cached lookup is trusted this long. Invalidation makes changes visible at once in this
 /// process; the limit only bounds staleness for changes made elsewhere (another server on the
 /// same metadata, later).
@@ -37,9 +39,16 @@ pub enum Lookup<'a> {
 }
 
 /// The server's handle on the cache (in `AppState`): the generation every thread compares with.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PublishCache {
     generation: Arc<AtomicU64>,
+    per_thread: usize,
+}
+
+impl Default for PublishCache {
+    fn default() -> Self {
+        PublishCache::new(1)
+    }
 }
 
 /// A lookup that missed: the generation it saw, to be given back to [`PublishCache::insert`].
@@ -47,6 +56,14 @@ pub struct PublishCache {
 pub struct Miss(u64);
 
 impl PublishCache {
+    /// A cache shared out over `threads` HTTP threads.
+    pub fn new(threads: usize) -> Self {
+        PublishCache {
+            generation: Arc::default(),
+            per_thread: (ENTRIES / threads.max(1)).max(MIN_ENTRIES_PER_THREAD),
+        }
+    }
+
     /// Forgets every cached lookup, on every thread. Everything is dropped rather than one
     /// file's entries: a change of `publish` or `file_access_name` can affect keys that name other
     /// files, and changes are rare next to reads.
@@ -78,8 +95,8 @@ impl PublishCache {
                 return None;
             }
             // Full: start over rather than track recency; the hot set refills in a few requests.
-            let evicted = (local.published.len() + local.sids.len() >= ENTRIES_PER_THREAD)
-                .then(|| local.take());
+            let evicted =
+                (local.published.len() + local.sids.len() >= self.per_thread).then(|| local.take());
             local.map(lookup).insert(
                 key(lookup).to_string(),
                 Entry {
@@ -94,8 +111,9 @@ impl PublishCache {
     }
 }
 
-/// Drops this thread's entries if an invalidation happened since it last looked (call when the
-/// thread's event loop goes idle).
+/// Drops this thread's entries if an invalidation happened since it last looked, and those past
+/// [`TTL`] (at most once per TTL), so no handle outlives its use (call when the thread's event
+/// loop goes idle).
 pub fn sweep_this_thread() {
     let stale = LOCAL.with(|local| {
         let mut local = local.borrow_mut();
@@ -103,8 +121,34 @@ pub fn sweep_this_thread() {
             .counter
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Acquire) != local.generation);
-        moved.then(|| local.take())
+        if moved {
+            return local.take();
+        }
+        let now = Instant::now();
+        if local.swept.is_some_and(|t| now.duration_since(t) < TTL) {
+            return Maps::default();
+        }
+        local.swept = Some(now);
+        let local = &mut *local;
+        let mut expired = Maps::default();
+        for (from, to) in [
+            (&mut local.published, &mut expired.0),
+            (&mut local.sids, &mut expired.1),
+        ] {
+            let keys: Vec<String> = from
+                .iter()
+                .filter(|(_, e)| now.duration_since(e.at) >= TTL)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in keys {
+                if let Some(e) = from.remove(&k) {
+                    to.insert(k, e);
+                }
+            }
+        }
+        expired
     });
+    // Handles close here, outside the thread's borrow.
     drop(stale);
 }
 
@@ -126,6 +170,8 @@ type Maps = (HashMap<String, Entry>, HashMap<String, Entry>);
 struct Local {
     counter: Option<Arc<AtomicU64>>,
     generation: u64,
+    /// When expired entries were last dropped.
+    swept: Option<Instant>,
     published: HashMap<String, Entry>,
     sids: HashMap<String, Entry>,
 }
@@ -208,6 +254,21 @@ mod tests {
         let miss = one.get(Lookup::Published("k")).expect_err("empty");
         one.insert(Lookup::Published("k"), &repr("a"), miss);
         assert!(two.get(Lookup::Published("k")).is_err());
+    }
+
+    #[test]
+    fn threads_share_the_entries_out() {
+        assert_eq!(PublishCache::new(2).per_thread, ENTRIES / 2);
+        assert_eq!(PublishCache::new(1000).per_thread, MIN_ENTRIES_PER_THREAD);
+        let cache = PublishCache::new(ENTRIES / 2);
+        let reprs: Vec<_> = (0..3).map(|i| repr(&i.to_string())).collect();
+        for (i, r) in reprs.iter().enumerate() {
+            let key = i.to_string();
+            let miss = cache.get(Lookup::Sid(&key)).expect_err("empty");
+            cache.insert(Lookup::Sid(&key), r, miss);
+        }
+        let held = reprs.iter().filter(|r| Arc::strong_count(r) > 1).count();
+        assert!(held <= 2, "{held} entries held past the share");
     }
 
     #[test]

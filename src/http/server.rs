@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, Request, Response};
@@ -22,15 +23,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tower::Service;
 
 use super::log::{logged, Logged};
 use super::publish;
 use crate::app::AppState;
-
-/// Largest request head (request line and headers) hyper buffers.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The application as the connection layer sees it: the fast path for public reads, the router
 /// for the rest.
@@ -49,8 +48,71 @@ struct ConnService {
 struct Activity {
     /// Requests begun (their headers read) on this connection.
     begun: AtomicU64,
-    /// Requests whose response is not finished yet.
+    /// Requests whose response body is not finished yet.
     in_flight: AtomicU64,
+    /// Bytes written to the socket: hyper finishes a body before its last bytes are written, so
+    /// a response still draining to a slow reader shows here.
+    written: AtomicU64,
+}
+
+/// The connection's socket, counting what is written to it.
+struct Metered {
+    tcp: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl Metered {
+    fn count(&self, written: &Poll<std::io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = written {
+            self.activity
+                .written
+                .fetch_add(*n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.count(&r);
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.count(&r);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
 }
 
 /// Held by a response body until it is finished or dropped: the request is in flight.
@@ -72,17 +134,25 @@ impl Drop for InFlight {
 }
 
 /// Completes when the connection has been idle for a whole period `every`: no request begun
-/// during it and none in flight at its end. A silent or slow-header client is closed after at
-/// most two periods; a long download or upload is never cut.
+/// and no byte written during it, and none in flight at its end. A silent or slow-header client
+/// is closed after at most two periods; a response in flight, or its end still draining to a
+/// reader that keeps reading, is never cut (one whose reader stopped reading for a period is, as
+/// nginx's `send_timeout` does).
 async fn idle(activity: Arc<Activity>, every: Duration) {
-    let mut seen = activity.begun.load(Ordering::Relaxed);
+    let seen = |a: &Activity| {
+        (
+            a.begun.load(Ordering::Relaxed),
+            a.written.load(Ordering::Relaxed),
+        )
+    };
+    let mut last = seen(&activity);
     loop {
         tokio::time::sleep(every).await;
-        let now = activity.begun.load(Ordering::Relaxed);
-        if now == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
+        let now = seen(&activity);
+        if now == last && activity.in_flight.load(Ordering::Relaxed) == 0 {
             return;
         }
-        seen = now;
+        last = now;
     }
 }
 
@@ -176,8 +246,7 @@ pub async fn run(
         .timer(TokioTimer::new())
         // The idle watchdog bounds slow headers, at one timer per connection instead of one per
         // request.
-        .header_read_timeout(None::<Duration>)
-        .max_buf_size(MAX_HEAD_BYTES);
+        .header_read_timeout(None::<Duration>);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
@@ -202,7 +271,11 @@ pub async fn run(
             routes: Arc::clone(&dispatch.0),
             activity: Arc::clone(&activity),
         };
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
+        let io = TokioIo::new(Metered {
+            tcp,
+            activity: Arc::clone(&activity),
+        });
+        let conn = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             tokio::select! {
                 ended = conn => if let Err(e) = ended {
@@ -246,6 +319,41 @@ mod tests {
             fast_route(&Method::OPTIONS, "/f/abc"),
             Some(Fast::Preflight)
         );
+    }
+
+    const PERIOD: Duration = Duration::from_millis(50);
+
+    #[tokio::test]
+    async fn a_connection_with_nothing_happening_is_idle_within_two_periods() {
+        let a = Arc::new(Activity::default());
+        let started = std::time::Instant::now();
+        idle(Arc::clone(&a), PERIOD).await;
+        assert!(started.elapsed() < PERIOD * 3);
+    }
+
+    #[tokio::test]
+    async fn bytes_still_being_written_keep_a_finished_response_alive() {
+        let a = Arc::new(Activity::default());
+        let writer = {
+            let a = Arc::clone(&a);
+            tokio::spawn(async move {
+                for _ in 0..12 {
+                    a.written.fetch_add(4096, Ordering::Relaxed);
+                    tokio::time::sleep(PERIOD / 2).await;
+                }
+            })
+        };
+        let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
+        assert!(watched.is_err(), "closed while the response was draining");
+        writer.await.expect("writer");
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_idle() {
+        let a = Arc::new(Activity::default());
+        let _request = InFlight::begin(&a);
+        let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
+        assert!(watched.is_err(), "closed with a request in flight");
     }
 
     #[test]
