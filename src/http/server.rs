@@ -31,6 +31,10 @@ use super::log::{logged, Logged};
 use super::publish;
 use crate::app::AppState;
 
+/// How long a stopping server waits for requests in flight before closing their connections
+/// (a stalled client must not hold a restart forever; systemd's default stop timeout is 90 s).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// The application as the connection layer sees it: the fast path for public reads, the router
 /// for the rest.
 #[derive(Clone)]
@@ -233,7 +237,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 }
 
 /// Serves HTTP/1.1 on `listener` until `stop` completes, then stops accepting and waits for the
-/// requests in flight to finish (idle keep-alive connections are closed). Connections idle for
+/// requests in flight to finish, [`SHUTDOWN_GRACE`] at most (idle keep-alive connections are
+/// closed at once). Connections idle for
 /// `idle_timeout` (see [`idle`]) are closed.
 pub async fn run(
     listener: TcpListener,
@@ -287,7 +292,16 @@ pub async fn run(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        // Returning ends this thread's runtime, which drops (closes) the remaining connections.
+        tracing::warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "requests still in flight at the end of the shutdown grace: closing them"
+        );
+    }
     Ok(())
 }
 
