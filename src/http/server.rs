@@ -238,9 +238,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
 /// Serves HTTP/1.1 on `listener` until `stop` completes, then stops accepting and waits for the
 /// requests in flight to finish, [`SHUTDOWN_GRACE`] at most (idle keep-alive connections are
-/// closed at once). Connections idle for
-/// `idle_timeout` (no request begun, none in flight, no byte written for a whole period) are
-/// closed.
+/// closed at once). A connection with no request begun, none in flight and no byte written for
+/// a whole `idle_timeout` is closed.
 pub async fn run(
     listener: TcpListener,
     dispatch: Dispatch,
