@@ -823,3 +823,48 @@ async fn a_slow_reader_of_a_long_download_is_not_cut_off() {
         "the read was slow"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_download_is_closed() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--admin-token", ADMIN, "--idle-timeout", "1s"],
+    )
+    .await;
+    let c = s.acme().await;
+    let size = 32 << 20;
+    let (st, file) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "big.bin"), ("publish", "file_sid")],
+            common::bytes(size, 9),
+        )
+        .await;
+    assert_eq!(st, 201, "{file}");
+    let path = format!("/f/{}", file["file_sid"].as_str().unwrap());
+    let mut tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Read nothing for a while: the socket buffers fill and the server's writes stall.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // What the buffers held still arrives, then the connection ends well short of the file.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let read_all = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await;
+    assert!(read_all.is_ok(), "the connection stayed open");
+    assert!(got < size, "the whole file arrived: {got}");
+    assert!(s.log().contains("complete=false"), "the cut is logged");
+}

@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -57,6 +57,8 @@ struct Activity {
     /// Bytes written to the socket: hyper finishes a body before its last bytes are written, so
     /// a response still draining to a slow reader shows here.
     written: AtomicU64,
+    /// The last write found the socket full (the client is not reading).
+    blocked: AtomicBool,
 }
 
 /// The connection's socket, counting what is written to it.
@@ -67,10 +69,15 @@ struct Metered {
 
 impl Metered {
     fn count(&self, written: &Poll<std::io::Result<usize>>) {
-        if let Poll::Ready(Ok(n)) = written {
-            self.activity
-                .written
-                .fetch_add(*n as u64, Ordering::Relaxed);
+        match written {
+            Poll::Ready(Ok(n)) => {
+                self.activity
+                    .written
+                    .fetch_add(*n as u64, Ordering::Relaxed);
+                self.activity.blocked.store(false, Ordering::Relaxed);
+            }
+            Poll::Pending => self.activity.blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(Err(_)) => {}
         }
     }
 }
@@ -138,10 +145,10 @@ impl Drop for InFlight {
 }
 
 /// Completes when the connection has been idle for a whole period `every`: no request begun
-/// and no byte written during it, and none in flight at its end. A silent or slow-header client
-/// is closed after at most two periods; a response in flight, or its end still draining to a
-/// reader that keeps reading, is never cut (one whose reader stopped reading for a period is, as
-/// nginx's `send_timeout` does).
+/// and no byte written during it, and at its end either none in flight or a response stuck on a
+/// full socket. A silent or slow-header client is closed after at most two periods, as is a
+/// client that stopped reading its response (nginx's `send_timeout`); a response being computed,
+/// or draining to a reader that keeps reading, is never cut.
 async fn idle(activity: Arc<Activity>, every: Duration) {
     let seen = |a: &Activity| {
         (
@@ -153,7 +160,9 @@ async fn idle(activity: Arc<Activity>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let now = seen(&activity);
-        if now == last && activity.in_flight.load(Ordering::Relaxed) == 0 {
+        let waiting_on_client = activity.in_flight.load(Ordering::Relaxed) == 0
+            || activity.blocked.load(Ordering::Relaxed);
+        if now == last && waiting_on_client {
             return;
         }
         last = now;
@@ -360,6 +369,15 @@ mod tests {
         let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
         assert!(watched.is_err(), "closed while the response was draining");
         writer.await.expect("writer");
+    }
+
+    #[tokio::test]
+    async fn a_response_stuck_on_a_client_that_stopped_reading_is_closed() {
+        let a = Arc::new(Activity::default());
+        let _request = InFlight::begin(&a);
+        a.blocked.store(true, Ordering::Relaxed);
+        let watched = tokio::time::timeout(PERIOD * 3, idle(Arc::clone(&a), PERIOD)).await;
+        assert!(watched.is_ok(), "a stalled reader kept its connection");
     }
 
     #[tokio::test]
