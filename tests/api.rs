@@ -766,22 +766,25 @@ async fn idle_and_slow_header_connections_are_closed_but_busy_ones_are_not() {
     busy_task.await.unwrap().unwrap();
 }
 
-#[tokio::test]
-async fn a_slow_reader_of_a_long_download_is_not_cut_off() {
-    use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Size of the download the idle-watchdog tests ask for: far more than the socket buffers hold,
+/// so the server keeps sending only for as long as the client reads.
+const BIG_DOWNLOAD: usize = 32 << 20;
+
+/// A server with a 1-s idle timeout, and a raw connection that has asked for a published
+/// [`BIG_DOWNLOAD`]-byte file.
+async fn big_download_requested(seed: u64) -> (Server, tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
     let s = Server::start_in(
         tempfile::tempdir().unwrap(),
         &["--admin-token", ADMIN, "--idle-timeout", "1s"],
     )
     .await;
     let c = s.acme().await;
-    let size = 32 << 20;
     let (st, file) = s
         .upload_raw(
             &c.token,
             &[("name", "big.bin"), ("publish", "file_sid")],
-            common::bytes(size, 7),
+            common::bytes(BIG_DOWNLOAD, seed),
         )
         .await;
     assert_eq!(st, 201, "{file}");
@@ -789,11 +792,18 @@ async fn a_slow_reader_of_a_long_download_is_not_cut_off() {
     let mut tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
         .await
         .unwrap();
-    // 32 MiB is far more than the socket buffers hold: the server keeps sending for as long as
-    // the client reads slowly.
     tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
         .await
         .unwrap();
+    (s, tcp)
+}
+
+#[tokio::test]
+async fn a_slow_reader_of_a_long_download_is_not_cut_off() {
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+    let (_s, mut tcp) = big_download_requested(7).await;
+    let size = BIG_DOWNLOAD;
     let mut got = 0usize;
     let mut buf = vec![0u8; 1 << 20];
     let started = std::time::Instant::now();
@@ -827,29 +837,9 @@ async fn a_slow_reader_of_a_long_download_is_not_cut_off() {
 #[tokio::test]
 async fn a_client_that_stops_reading_its_download_is_closed() {
     use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = Server::start_in(
-        tempfile::tempdir().unwrap(),
-        &["--admin-token", ADMIN, "--idle-timeout", "1s"],
-    )
-    .await;
-    let c = s.acme().await;
-    let size = 32 << 20;
-    let (st, file) = s
-        .upload_raw(
-            &c.token,
-            &[("name", "big.bin"), ("publish", "file_sid")],
-            common::bytes(size, 9),
-        )
-        .await;
-    assert_eq!(st, 201, "{file}");
-    let path = format!("/f/{}", file["file_sid"].as_str().unwrap());
-    let mut tcp = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    use tokio::io::AsyncReadExt;
+    let (s, mut tcp) = big_download_requested(9).await;
+    let size = BIG_DOWNLOAD;
     // Read nothing for a while: the socket buffers fill and the server's writes stall.
     tokio::time::sleep(Duration::from_secs(4)).await;
     // What the buffers held still arrives, then the connection ends well short of the file.

@@ -21,8 +21,7 @@ use super::serve::{self, Overrides, Representation, Source};
 use super::transcoded;
 use crate::app::AppState;
 use crate::domain::model::FileRecord;
-use crate::domain::signing::LinkError;
-use crate::domain::{DomainError, Timestamp};
+
 use crate::service::files;
 use crate::transcode::Requested;
 
@@ -111,39 +110,14 @@ async fn download_inner(
     headers: &HeaderMap,
     q: &QueryPairs,
 ) -> Result<Response<Body>, ApiError> {
-    let (Some(expires), Some(signature)) = (q.get("expires"), q.get("signature")) else {
-        return Err(ApiError::forbidden("expires and signature are required"));
-    };
-    let Ok(expires) = expires.parse::<i64>() else {
-        return Err(ApiError::forbidden("expires must be a Unix time"));
-    };
-    match state
-        .signer
-        .verify(sid, expires, signature, Timestamp::now().unix_seconds())
-    {
-        Err(LinkError::Expired) => return Err(ApiError::forbidden("the link has expired")),
-        Err(LinkError::BadSignature) => {
-            return Err(ApiError::forbidden("the signature does not match"))
-        }
-        Ok(()) => {}
-    }
+    files::check_link(state, sid, q.get("expires"), q.get("signature"))
+        .map_err(ApiError::forbidden)?;
     let ov = Overrides::parse(q)?;
     if let Some(want) = Requested::parse(q.get("f"), q.get("br"))? {
-        let file = state
-            .meta
-            .file_by_sid(sid)
-            .await
-            .map_err(crate::error::Error::from)?
-            .ok_or(DomainError::NotFound { what: "file" })?;
+        let file = files::by_sid(state, sid).await?;
         return Ok(transcoded::serve(state, &file, want, method, headers, &ov).await);
     }
-    let fetch = async {
-        state
-            .meta
-            .file_by_sid(sid)
-            .await?
-            .ok_or_else(|| DomainError::NotFound { what: "file" }.into())
-    };
+    let fetch = files::by_sid(state, sid);
     let repr = cached(state, Lookup::Sid(sid), fetch).await?;
     Ok(serve::serve(&state.blobs, method, headers, &repr, &ov).await)
 }

@@ -335,35 +335,31 @@ pub async fn published(state: &AppState, key: &str) -> Result<FileRecord> {
     state.meta.published_file(key).await?.ok_or_else(not_found)
 }
 
-/// Why a signed link was refused, or the file it grants.
-pub enum Signed {
-    File(Box<FileRecord>),
-    Refused(&'static str),
-}
-
-/// Checks a signed link (expiry and HMAC first), then finds its file.
-pub async fn signed(
+/// Checks a signed link's `expires` and `signature` for `sid`: both present, not expired, the
+/// HMAC matching. `Err` is the reason to give the client.
+pub fn check_link(
     state: &AppState,
     sid: &str,
     expires: Option<&str>,
     signature: Option<&str>,
-) -> Result<Signed> {
+) -> std::result::Result<(), &'static str> {
     let (Some(expires), Some(signature)) = (expires, signature) else {
-        return Ok(Signed::Refused("expires and signature are required"));
+        return Err("expires and signature are required");
     };
     let Ok(expires) = expires.parse::<i64>() else {
-        return Ok(Signed::Refused("expires must be a Unix time"));
+        return Err("expires must be a Unix time");
     };
     match state
         .signer
         .verify(sid, expires, signature, Timestamp::now().unix_seconds())
     {
-        Err(LinkError::Expired) => return Ok(Signed::Refused("the link has expired")),
-        Err(LinkError::BadSignature) => return Ok(Signed::Refused("the signature does not match")),
-        Ok(()) => {}
+        Err(LinkError::Expired) => Err("the link has expired"),
+        Err(LinkError::BadSignature) => Err("the signature does not match"),
+        Ok(()) => Ok(()),
     }
-    match state.meta.file_by_sid(sid).await? {
-        Some(f) => Ok(Signed::File(Box::new(f))),
-        None => Err(not_found()),
-    }
+}
+
+/// The file `sid`, whoever owns it: what a checked signed link grants.
+pub async fn by_sid(state: &AppState, sid: &str) -> Result<FileRecord> {
+    state.meta.file_by_sid(sid).await?.ok_or_else(not_found)
 }
