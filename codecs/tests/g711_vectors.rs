@@ -1,22 +1,11 @@
 //! Known-answer tests: our G.711 against ffmpeg's `-f alaw` / `-f mulaw`
 //! (vectors from `fixtures/make_codec_vectors.sh`).
 
+mod common;
+
 use mediastore_codecs::g711;
-use std::path::PathBuf;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/codecs")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn pcm(name: &str) -> Vec<i16> {
-    fixture(name)
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
+use common::{fixture, pcm};
 
 type Enc = fn(&[i16], &mut Vec<u8>);
 type Dec = fn(&[u8], &mut Vec<i16>);

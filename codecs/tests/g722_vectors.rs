@@ -1,22 +1,11 @@
 //! Known-answer tests: our G.722 against ffmpeg's `g722` encoder (no trellis)
 //! and decoder (vectors from `fixtures/make_codec_vectors.sh`).
 
+mod common;
+
 use mediastore_codecs::g722::{Decoder, Encoder};
-use std::path::PathBuf;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/codecs")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn pcm(name: &str) -> Vec<i16> {
-    fixture(name)
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
+use common::{fixture, pcm};
 
 const INPUTS: [&str; 3] = ["speech", "noise", "square"];
 

@@ -257,8 +257,6 @@ pub(crate) struct SymphoniaSource {
     max_frames: u64,
     max_channels: u16,
     errors: u32,
-    /// Frames the container promised; a much shorter decode means truncation.
-    declared: Option<u64>,
     format: AudioFormat,
     codec: CodecType,
     /// After a seek: the timestamp the next packet must carry (checked, so a
@@ -339,7 +337,6 @@ impl SymphoniaSource {
             max_frames,
             max_channels: limits.max_channels,
             errors: 0,
-            declared: frames,
             format,
             codec: params.codec,
             expect_ts: None,
@@ -533,7 +530,8 @@ impl SymphoniaSource {
         if self.decoded == 0 {
             return Err(MediaError::malformed("no decodable audio"));
         }
-        if let Some(d) = self.declared {
+        // The frames the container promised: a much shorter decode means truncation.
+        if let Some(d) = self.spec.frames {
             // Allow one large packet of slack: containers round their durations.
             if self.decoded + 8192 < d - d / 50 {
                 return Err(MediaError::malformed(format!(

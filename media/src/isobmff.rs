@@ -71,6 +71,17 @@ fn find_child<R: Read + Seek>(
     end: u64,
     name: &[u8; 4],
 ) -> Option<(u64, u64)> {
+    find_box(r, start, end, name).map(|(_, payload, box_end)| (payload, box_end))
+}
+
+/// Returns (box start, payload start, box end) of the first box named `name`
+/// among the boxes laid end to end in the byte range [start, end).
+pub(crate) fn find_box<R: Read + Seek>(
+    r: &mut R,
+    start: u64,
+    end: u64,
+    name: &[u8; 4],
+) -> Option<(u64, u64, u64)> {
     let mut pos = start;
     for _ in 0..MAX_BOXES {
         if pos.checked_add(8)? > end {
@@ -93,7 +104,7 @@ fn find_child<R: Read + Seek>(
             return None;
         }
         if &h[4..8] == name {
-            return Some((pos + header, pos + size));
+            return Some((pos, pos + header, pos + size));
         }
         pos += size;
     }

@@ -2,7 +2,7 @@
 //! sample) and raw G.722 (16 kHz mono, one byte per two samples).
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Seek, SeekFrom};
 
 use mediastore_codecs::{g711, g722};
 
@@ -88,15 +88,7 @@ impl PcmSource for RawSource {
         if self.done {
             return Ok(false);
         }
-        let mut n = 0;
-        while n < self.bytes.len() {
-            match self.reader.read(&mut self.bytes[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let n = crate::mp3scan::read_up_to(&mut self.reader, &mut self.bytes)?;
         if n == 0 {
             self.done = true;
             return Ok(false);

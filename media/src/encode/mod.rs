@@ -170,6 +170,16 @@ pub(crate) fn to_i16(s: f32) -> i16 {
     (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
+/// The MPEG-1/2/2.5 sample rates, which are also the ones AAC-LC signals with a frequency index.
+pub(crate) const MPEG_RATES: [u32; 9] = [
+    8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
+];
+
+/// The lowest of [`MPEG_RATES`] at or above `min` (48 kHz when none is).
+pub(crate) fn mpeg_rate_at_or_above(min: u32) -> u32 {
+    MPEG_RATES.into_iter().find(|&r| r >= min).unwrap_or(48_000)
+}
+
 /// Converts a block to 16-bit PCM into a reused buffer.
 pub(crate) fn fill_i16(pcm: &[f32], buf: &mut Vec<i16>) {
     buf.clear();

@@ -86,12 +86,7 @@ fn lame_samplefreq(lowpass: u32, input: u32) -> u32 {
     }
     if input < suggested {
         // LAME picks the valid MPEG rate at or just above the input rate.
-        return [
-            8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
-        ]
-        .into_iter()
-        .find(|&r| r >= input)
-        .unwrap_or(48_000);
+        return super::mpeg_rate_at_or_above(input);
     }
     suggested
 }

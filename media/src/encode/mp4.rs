@@ -25,11 +25,6 @@ use crate::MediaError;
 
 /// AAC frame length in PCM frames (AAC-LC).
 const AAC_FRAME: u64 = 1024;
-/// Sample rates AAC-LC signals with a frequency index.
-const AAC_RATES: [u32; 9] = [
-    8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
-];
-
 /// Rate suited to an AAC-LC bitrate: low bitrates get a narrower band (as fdk's
 /// own bandwidth tables do), and the rate must be high enough to carry the
 /// bitrate (AAC-LC tops at 6144 bits per 1024-frame channel frame: 6 bit/frame).
@@ -44,10 +39,8 @@ pub(crate) fn choose_rate(kbps: u32, channels: u16, input: u32) -> u32 {
     };
     let want = input.min(cap);
     let min_for_bitrate = per_ch * 1000 / 6 + 1;
-    AAC_RATES
-        .into_iter()
-        .find(|&r| r >= want.max(min_for_bitrate))
-        .unwrap_or(48_000)
+    // AAC-LC signals the MPEG rates with a frequency index.
+    super::mpeg_rate_at_or_above(want.max(min_for_bitrate))
 }
 
 fn freq_index(rate: u32) -> Result<SampleFreqIndex, MediaError> {
@@ -226,7 +219,9 @@ impl BlockEncoder for Mp4Encoder {
         file.seek(SeekFrom::Start(0))?;
 
         // Locate the top-level boxes the writer produced: ftyp, mdat, moov.
-        let (mdat_pos, mdat_len) = find_top_box(&mut file, len, b"mdat")?;
+        let (mdat_pos, _, mdat_end) = crate::isobmff::find_box(&mut file, 0, len, b"mdat")
+            .ok_or_else(|| MediaError::encoder("mp4: muxer output lacks an mdat box"))?;
+        let mdat_len = mdat_end - mdat_pos;
         file.seek(SeekFrom::Start(0))?;
         let reader = Mp4Reader::read_header(BufReader::new(&mut file), len).map_err(mp4_err)?;
         let ftyp = reader.ftyp.clone();
@@ -280,31 +275,6 @@ impl BlockEncoder for Mp4Encoder {
         }
         Ok(None)
     }
-}
-
-/// (offset, length) of the first top-level box of type `name`.
-fn find_top_box(f: &mut File, len: u64, name: &[u8; 4]) -> Result<(u64, u64), MediaError> {
-    let mut pos = 0;
-    while pos + 8 <= len {
-        f.seek(SeekFrom::Start(pos))?;
-        let mut h = [0u8; 16];
-        f.read_exact(&mut h[..8])?;
-        let mut size = u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
-        if size == 1 {
-            f.read_exact(&mut h[8..16])?;
-            size = u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
-        } else if size == 0 {
-            size = len - pos;
-        }
-        if size < 8 {
-            break;
-        }
-        if &h[4..8] == name {
-            return Ok((pos, size));
-        }
-        pos += size;
-    }
-    Err(MediaError::encoder("mp4: muxer output lacks an mdat box"))
 }
 
 /// The mp4 crate writes the esds SLConfigDescriptor as `06 00 00` (length 0, then a
