@@ -104,20 +104,7 @@ pub fn plan(
         }
         AudioFormat::Ogg => {
             let channels = src_ch.min(2);
-            let mut rate = ogg::choose_rate(lossy_br, channels, src.rate);
-            if !ogg::accepts(rate, channels, lossy_br) {
-                // libvorbis has no setup for this rate/bitrate pair: take the nearest rate it has.
-                let mut rates: [u32; 7] = [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000];
-                rates.sort_by_key(|r| r.abs_diff(rate));
-                rate = rates
-                    .into_iter()
-                    .find(|&r| ogg::accepts(r, channels, lossy_br))
-                    .ok_or_else(|| {
-                        MediaError::Unsupported(format!(
-                            "ogg vorbis cannot encode {lossy_br} kbit/s"
-                        ))
-                    })?;
-            }
+            let rate = ogg::choose_rate(lossy_br, channels, src.rate)?;
             Plan {
                 format,
                 rate,

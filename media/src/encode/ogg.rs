@@ -70,8 +70,9 @@ const MAX_CORRECTION: f64 = 2.0;
 /// Frames per `encode_audio_block` call: libvorbis slows down on huge blocks.
 const CHUNK_FRAMES: usize = 4096;
 
-/// Rate suited to a Vorbis bitrate (kbit/s, whole stream).
-pub(crate) fn choose_rate(kbps: u32, channels: u16, input: u32) -> u32 {
+/// Rate suited to a Vorbis bitrate (kbit/s, whole stream): the preferred one, or the nearest
+/// rate libvorbis has a setup for at this bitrate and channel count.
+pub(crate) fn choose_rate(kbps: u32, channels: u16, input: u32) -> Result<u32, MediaError> {
     let per_ch = kbps / u32::from(channels.max(1));
     let cap = match per_ch {
         0..=15 => 8_000,
@@ -81,7 +82,16 @@ pub(crate) fn choose_rate(kbps: u32, channels: u16, input: u32) -> u32 {
         _ => 48_000,
     };
     // Never upsample: the extra band would carry nothing.
-    input.min(cap).max(8_000)
+    let preferred = input.min(cap).max(8_000);
+    let mut rates: [u32; 8] = [
+        preferred, 8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000,
+    ];
+    // Stable: the preferred rate is tried first.
+    rates.sort_by_key(|r| r.abs_diff(preferred));
+    rates
+        .into_iter()
+        .find(|&r| accepts(r, channels, kbps))
+        .ok_or_else(|| MediaError::Unsupported(format!("ogg vorbis cannot encode {kbps} kbit/s")))
 }
 
 /// A `Write` whose bytes we can take out between encoder calls.
@@ -363,15 +373,20 @@ impl OggEncoder {
     }
 }
 
-/// Whether libvorbis accepts this rate/channels/bitrate combination.
-pub(crate) fn accepts(rate: u32, channels: u16, kbps: u32) -> bool {
-    let plan = Plan {
-        format: crate::AudioFormat::Ogg,
-        rate,
-        channels,
-        bitrate_kbps: Some(kbps),
+/// Whether libvorbis has a setup for this rate/channels/bitrate combination.
+fn accepts(rate: u32, channels: u16, kbps: u32) -> bool {
+    let (Some(rate), Some(channels)) = (
+        NonZeroU32::new(rate),
+        u8::try_from(channels).ok().and_then(NonZeroU8::new),
+    ) else {
+        return false;
     };
-    OggEncoder::new(&plan).is_ok()
+    build(
+        Format { rate, channels },
+        kbps.saturating_mul(1000),
+        io::sink(),
+    )
+    .is_ok()
 }
 
 impl BlockEncoder for OggEncoder {
