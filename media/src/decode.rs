@@ -178,7 +178,15 @@ fn check_flac_metadata(file: &mut File, file_len: u64) -> Result<(), MediaError>
     Ok(())
 }
 
-/// Opens a symphonia format reader over `file`.
+/// The track's sample rate; a stream without one, or with 0, is malformed.
+pub(crate) fn sample_rate(p: &sc::CodecParameters) -> Result<u32, MediaError> {
+    match p.sample_rate {
+        None => Err(MediaError::malformed("no sample rate")),
+        Some(0) => Err(MediaError::malformed("sample rate 0")),
+        Some(rate) => Ok(rate),
+    }
+}
+
 /// The first track that carries audio (containers may list others first).
 pub(crate) fn first_audio_track(
     reader: &dyn symphonia::core::formats::FormatReader,
@@ -190,6 +198,7 @@ pub(crate) fn first_audio_track(
         .ok_or_else(|| MediaError::malformed("no audio track"))
 }
 
+/// Opens a symphonia format reader over `file`.
 pub(crate) fn open_reader(
     mut file: File,
     format: AudioFormat,
@@ -276,12 +285,7 @@ impl SymphoniaSource {
         let track = first_audio_track(reader.as_ref())?;
         let params = track.codec_params.clone();
         let track_id = track.id;
-        let rate = params
-            .sample_rate
-            .ok_or_else(|| MediaError::malformed("no sample rate"))?;
-        if rate == 0 {
-            return Err(MediaError::malformed("sample rate 0"));
-        }
+        let rate = sample_rate(&params)?;
         if rate > limits.max_sample_rate {
             return Err(MediaError::Limit(format!(
                 "sample rate {rate} Hz over {}",
@@ -300,13 +304,7 @@ impl SymphoniaSource {
         })?;
         let max_frames = limits.max_frames(rate);
 
-        // A separate handle: symphonia's stream assumes it owns the file position.
-        let edit = if format == AudioFormat::Mp4 {
-            let mut f = File::open(path)?;
-            isobmff::read_edit_trim(&mut f, file_len, rate)
-        } else {
-            None
-        };
+        let edit = isobmff::edit_trim_of(path, format, file_len, rate)?;
         // A header claiming more than the duration limit is refused up front (a lie or
         // an input we will not decode anyway). 0 means "unknown" (streamed WAV).
         if params.n_frames.is_some_and(|n| n > max_frames) {
@@ -316,10 +314,7 @@ impl SymphoniaSource {
         }
         let mut frames = params.n_frames.filter(|&n| n > 0);
         if let Some(e) = edit {
-            frames = frames.map(|n| {
-                let n = n.saturating_sub(e.skip_frames);
-                e.keep_frames.map_or(n, |k| k.min(n))
-            });
+            frames = frames.map(|n| e.apply(n));
         }
         Ok(SymphoniaSource {
             reader,

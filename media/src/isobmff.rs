@@ -2,13 +2,40 @@
 //! symphonia 0.5 parses but does not apply: AAC encoders put their priming
 //! samples before the edit, and a gapless decode must drop them.
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::format::AudioFormat;
 
 /// Samples to drop at the start and the duration to keep, in the track's sample rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EditTrim {
     pub skip_frames: u64,
     pub keep_frames: Option<u64>,
+}
+
+impl EditTrim {
+    /// Frames left of a stream of `n` once the edit is applied.
+    pub(crate) fn apply(&self, n: u64) -> u64 {
+        let n = n.saturating_sub(self.skip_frames);
+        self.keep_frames.map_or(n, |k| k.min(n))
+    }
+}
+
+/// The edit of the file at `path` when it is an MP4, read through a handle of its own
+/// (symphonia's stream assumes it owns the other handle's position); `None` for other formats.
+pub(crate) fn edit_trim_of(
+    path: &Path,
+    format: AudioFormat,
+    file_len: u64,
+    rate: u32,
+) -> std::io::Result<Option<EditTrim>> {
+    if format != AudioFormat::Mp4 {
+        return Ok(None);
+    }
+    let mut f = File::open(path)?;
+    Ok(read_edit_trim(&mut f, file_len, rate))
 }
 
 /// Deepest box nesting we walk (moov/trak/edts/elst is 4).

@@ -144,12 +144,7 @@ fn probe_container(
         .get_codec(p.codec)
         .map(|d| d.short_name.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let rate = p
-        .sample_rate
-        .ok_or_else(|| MediaError::malformed("no sample rate"))?;
-    if rate == 0 {
-        return Err(MediaError::malformed("sample rate 0"));
-    }
+    let rate = decode::sample_rate(p)?;
     let mut channels = p.channels.map(|c| c.count() as u16).unwrap_or(0);
     let mut frames = p.n_frames;
     // G.711 in WAV: symphonia states no sample width; it is 8 bits by definition.
@@ -162,12 +157,8 @@ fn probe_container(
         });
     drop(reader);
 
-    if format == AudioFormat::Mp4 {
-        let mut f = File::open(path)?;
-        if let (Some(e), Some(n)) = (isobmff::read_edit_trim(&mut f, file_len, rate), frames) {
-            let n = n.saturating_sub(e.skip_frames);
-            frames = Some(e.keep_frames.map_or(n, |k| k.min(n)));
-        }
+    if let Some(e) = isobmff::edit_trim_of(path, format, file_len, rate)? {
+        frames = frames.map(|n| e.apply(n));
     }
     if channels == 0 || frames.is_none() {
         // Rare (no channel layout in the header, or no stated length): decode to find out,
