@@ -180,30 +180,15 @@ pub(crate) fn run(
     }
     let (input_format, mut src) = decode::open(input, hint, limits)?;
     if let Some(seek) = try_seek(&mut *src, opts, start)? {
-        let stop = AtomicBool::new(false);
         let first_out = seek.out_frame + seek.discard;
         let skip = start - skipped_bytes(opts.format, src.spec().channels.max(1), first_out);
-        let mut w = Window {
-            skip,
-            want: len,
-            written: 0,
-            out: &mut *out,
-            stop: &stop,
-        };
-        let from = Start {
+        let cut = Cut {
             out_frame: seek.out_frame,
             discard: seek.discard,
-            stop: Some(&stop),
+            skip,
+            len,
         };
-        let r = pipeline::convert(
-            input_format,
-            src,
-            opts,
-            Output::Stream(&mut w),
-            cancel,
-            from,
-        );
-        let written = w.written;
+        let (r, written) = convert_window(input_format, src, opts, &mut *out, cancel, cut);
         match finish(r, written, len, true, seek.src_frame) {
             // Nothing written yet (e.g. a WAV shorter than its header says, so the seek
             // lands past the audio, where a whole conversion pads with silence): the
@@ -213,17 +198,50 @@ pub(crate) fn run(
         }
         src = decode::open(input, hint, limits)?.1;
     }
+    let cut = Cut {
+        out_frame: 0,
+        discard: 0,
+        skip: start,
+        len,
+    };
+    let (r, written) = convert_window(input_format, src, opts, out, cancel, cut);
+    finish(r, written, len, false, 0)
+}
+
+/// Where a conversion starts and which of its bytes a range keeps.
+struct Cut {
+    /// Output frame the source is positioned at (see [`Start::out_frame`]).
+    out_frame: u64,
+    /// Output frames computed and dropped first (see [`Start::discard`]).
+    discard: u64,
+    /// Output bytes dropped before the range.
+    skip: u64,
+    /// Bytes of the range.
+    len: u64,
+}
+
+/// Converts `src` as `cut` says, passing on only the range's bytes and stopping once they are
+/// out. Returns the conversion's result and the bytes passed on.
+fn convert_window(
+    input_format: AudioFormat,
+    src: Box<dyn PcmSource>,
+    opts: &TranscodeOptions,
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+    cut: Cut,
+) -> (Result<pipeline::TranscodeStats, MediaError>, u64) {
     let stop = AtomicBool::new(false);
     let mut w = Window {
-        skip: start,
-        want: len,
+        skip: cut.skip,
+        want: cut.len,
         written: 0,
         out,
         stop: &stop,
     };
-    let from = Start {
+    let start = Start {
+        out_frame: cut.out_frame,
+        discard: cut.discard,
         stop: Some(&stop),
-        ..Start::default()
     };
     let r = pipeline::convert(
         input_format,
@@ -231,10 +249,9 @@ pub(crate) fn run(
         opts,
         Output::Stream(&mut w),
         cancel,
-        from,
+        start,
     );
-    let written = w.written;
-    finish(r, written, len, false, 0)
+    (r, w.written)
 }
 
 /// A conversion that ended short of the window did not produce the range.
