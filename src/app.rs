@@ -111,8 +111,15 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     let admin = admin_token(&config)?;
     let key = signing_key(&config)?;
     let meta = store::open_meta(&config.metadata_url).await?;
-    let blobs = store::open_blobs(&config.blob_url)?;
-    crate::jobs::reconcile(meta.as_ref(), blobs.as_ref()).await?;
+    let blob_settings = store::BlobSettings {
+        part_size: config.blob_part_size,
+        cache: Arc::new(store::blob_cache::BlobCache::new(
+            &config.data_dir.join("blob-cache"),
+            config.blob_cache_bytes,
+        )?),
+    };
+    let blobs = store::open_blobs(&config.blob_url, &blob_settings)?;
+    crate::jobs::reconcile(meta.as_ref(), blobs.as_ref(), config.upload_grace).await?;
     let transcoder = crate::transcode::Transcoder::new(
         &config.data_dir.join("transcode"),
         config.transcode_workers,

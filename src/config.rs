@@ -75,6 +75,17 @@ pub struct ServeArgs {
     /// this) is closed; it also bounds how long a client may take to send a request's headers.
     #[arg(long, env = "MEDIASTORE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// Local disk for this node's read-through cache of remote (S3) blobs.
+    #[arg(long, env = "MEDIASTORE_BLOB_CACHE", default_value = "1GiB", value_parser = parse_size)]
+    pub blob_cache: u64,
+    /// Part size of multipart uploads to S3 (at least 5 MiB); an upload holds about three parts
+    /// in memory at most.
+    #[arg(long, env = "MEDIASTORE_BLOB_PART_SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub blob_part_size: u64,
+    /// On a shared (S3) store, how old an unfinished upload or a blob no file describes must be
+    /// before start-up repair removes it: other nodes may be in the middle of an upload.
+    #[arg(long, env = "MEDIASTORE_UPLOAD_GRACE", default_value = "1h", value_parser = parse_duration)]
+    pub upload_grace: Duration,
     /// Testing aid: enables `POST /v1/admin/clock` to move the server's clock forward.
     #[arg(long, env = "MEDIASTORE_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
@@ -96,6 +107,9 @@ pub struct Config {
     pub transcode_workers: usize,
     pub http_threads: usize,
     pub idle_timeout: Duration,
+    pub blob_cache_bytes: u64,
+    pub blob_part_size: usize,
+    pub upload_grace: Duration,
     pub test_clock: bool,
 }
 
@@ -129,6 +143,10 @@ impl Config {
                 return Err("--public-url must start with http:// or https://".into());
             }
         }
+        const MIN_PART: u64 = 5 * 1024 * 1024;
+        if !(MIN_PART..=(1 << 30)).contains(&a.blob_part_size) {
+            return Err("--blob-part-size must be between 5MiB and 1GiB (S3's limits)".into());
+        }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             listen: a.listen,
@@ -144,6 +162,9 @@ impl Config {
             transcode_workers: a.transcode_workers.unwrap_or(cpus).max(1),
             http_threads: a.http_threads.unwrap_or(cpus).clamp(1, 256),
             idle_timeout: a.idle_timeout,
+            blob_cache_bytes: a.blob_cache,
+            blob_part_size: usize::try_from(a.blob_part_size).map_err(|e| e.to_string())?,
+            upload_grace: a.upload_grace,
             test_clock: a.test_clock,
         })
     }

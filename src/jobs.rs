@@ -2,39 +2,61 @@
 //! (expiry and `delete_lru`).
 
 use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
 
 use crate::app::AppState;
 use crate::domain::{threshold, Timestamp};
-use crate::store::{BlobStore, MetaStore};
+use crate::store::{BlobError, BlobStore, MetaStore};
 
 /// Files removed per cleanup query; the cleanup loops until nothing is left to do.
 const BATCH: i64 = 500;
 
-/// Repairs what a crash between the metadata and the bytes may have left: bytes no file refers
-/// to are deleted, a file whose bytes are gone is deleted (and reported), and every total is
-/// recomputed from the files.
-pub async fn reconcile(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> anyhow::Result<()> {
+/// Repairs what a crash between the metadata and the bytes may have left: unfinished uploads
+/// and bytes no file refers to are deleted, a file whose bytes are gone is deleted (and
+/// reported), and every total is recomputed from the files. On a store other nodes write to,
+/// only what is older than `grace` is removed: a recent blob may be an upload in flight.
+pub async fn reconcile(
+    meta: &dyn MetaStore,
+    blobs: &dyn BlobStore,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let grace = if blobs.is_shared() {
+        grace
+    } else {
+        Duration::ZERO
+    };
+    let swept = blobs.sweep_incomplete(grace).await?;
+    let cutoff = SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    // Blobs first: a file committed after this listing is not in it, and one committed
+    // before is in both (bytes are committed before their metadata).
+    let stored = blobs.list().await?;
     let files = meta.all_blob_keys().await?;
     let known: HashSet<&str> = files.iter().map(|(_, k)| k.as_str()).collect();
-    let stored: HashSet<String> = blobs.list_keys().await?.into_iter().collect();
     let mut orphans = 0;
-    for key in &stored {
-        if !known.contains(key.as_str()) {
-            blobs.delete(key).await?;
+    for entry in &stored {
+        if !known.contains(entry.key.as_str()) && entry.modified <= cutoff {
+            blobs.delete(&entry.key).await?;
             orphans += 1;
         }
     }
+    let stored: HashSet<&str> = stored.iter().map(|e| e.key.as_str()).collect();
     for (sid, key) in &files {
-        if !stored.contains(key) {
+        // Not listed may mean committed since the listing (another node): ask for it alone.
+        if !stored.contains(key.as_str())
+            && matches!(blobs.open(key).await, Err(BlobError::NotFound(_)))
+        {
             // Our own ordering never leaves this; someone removed bytes under us.
             tracing::error!(file_sid = %sid, "file without bytes: removing its metadata");
             meta.delete_file(None, sid).await?;
         }
     }
     meta.recompute_totals().await?;
-    if orphans > 0 {
+    if orphans + swept > 0 {
         tracing::warn!(
             orphans,
+            unfinished = swept,
             "removed bytes without metadata (interrupted uploads or deletes)"
         );
     }

@@ -176,22 +176,11 @@ async fn cached(
     let mut repr = Representation::of_file(&file);
     repr.source = Source::Blob {
         key: file.blob_key.clone(),
-        file: open_local(state, &file.blob_key).await,
+        // Opened once for every request the cache answers; if it cannot be opened now, reads
+        // go through the store, which reports the problem properly.
+        open: state.blobs.open(&file.blob_key).await.ok(),
     };
     let repr = Arc::new(repr);
     state.publish_cache.insert(lookup, &repr, miss);
     Ok(repr)
-}
-
-/// An open handle to the blob's local copy, when the store keeps one (reads then skip `open`).
-async fn open_local(state: &AppState, blob_key: &str) -> Option<Arc<std::fs::File>> {
-    if !cfg!(unix) {
-        return None;
-    }
-    let path = state.blobs.local_path(blob_key)?;
-    match tokio::task::spawn_blocking(move || std::fs::File::open(path)).await {
-        Ok(Ok(f)) => Some(Arc::new(f)),
-        // Reads then go through the store, which reports the problem properly.
-        _ => None,
-    }
 }

@@ -5,7 +5,7 @@
 //! samples); a Range or HEAD on a variable-rate target waits for the one shared conversion; a
 //! plain GET follows the conversion as it is produced.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -18,6 +18,7 @@ use super::serve::{self, Overrides, Representation, Source};
 use crate::app::AppState;
 use crate::domain::model::FileRecord;
 use crate::error::Error;
+use crate::store::blob::LocalCopy;
 use crate::transcode::{Requested, Variant};
 
 /// Most bytes of a constant-rate copy converted for one Range request without the whole copy;
@@ -52,11 +53,6 @@ async fn serve_inner(
         let repr = Representation::of_file(file);
         return Ok(serve::serve(&state.blobs, method, headers, &repr, ov).await);
     };
-    let source: PathBuf = state.blobs.local_path(&file.blob_key).ok_or_else(|| {
-        Error::Io(std::io::Error::other(
-            "blob store keeps no local copy to convert",
-        ))
-    })?;
     let t = &state.transcoder;
     let repr = |source: Source, len: u64| {
         Representation::new(
@@ -72,7 +68,7 @@ async fn serve_inner(
         let r = repr(
             Source::Blob {
                 key: String::new(),
-                file: Some(copy.file.clone()),
+                open: Some(copy.open.clone()),
             },
             copy.len,
         );
@@ -88,6 +84,9 @@ async fn serve_inner(
         let r = repr(Source::Memory(bytes::Bytes::new()), 0);
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
+    // The source as a local file: in place on local disk, through the node's cache otherwise.
+    let local = state.blobs.local_copy(&file.blob_key).await?;
+    let source = Arc::new(local);
     let range = headers
         .get(header::RANGE)
         .filter(|_| conditional::if_range_allows(headers, validators))
@@ -122,7 +121,7 @@ async fn serve_inner(
         let r = repr(
             Source::Blob {
                 key: String::new(),
-                file: Some(copy.file.clone()),
+                open: Some(copy.open.clone()),
             },
             copy.len,
         );
@@ -146,7 +145,7 @@ async fn live(
     state: &AppState,
     file: &FileRecord,
     variant: &Variant,
-    source: PathBuf,
+    source: Arc<LocalCopy>,
     exact: Option<u64>,
     ov: &Overrides,
 ) -> Result<Response<Body>, Error> {

@@ -2,17 +2,17 @@
 //! stores the converted file instead of the bytes sent.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use bytes::Bytes;
 use mediastore_media::{AudioFormat, MediaError, TranscodeOptions};
-use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
-use super::spool::Spooled;
+use super::receive::{new_key, Received};
 use crate::app::AppState;
-use crate::domain::detect::SNIFF_LEN;
 use crate::domain::DomainError;
 use crate::error::{Error, Result};
+use crate::store::upload::{Stored, Upload};
 
 /// What the client asked the stored file to become.
 #[derive(Debug, Clone, Copy)]
@@ -21,28 +21,39 @@ pub struct Desired {
     pub bitrate_kbps: Option<u32>,
 }
 
-/// Writes the conversion into a new spool file, hashing and counting as it goes.
-struct HashingFile {
-    file: std::fs::File,
-    hasher: Sha256,
-    head: Vec<u8>,
-    size: u64,
+/// Bytes the encoder hands to the upload at once.
+const CHUNK: usize = 256 * 1024;
+
+/// The encoder's output, sent in chunks from the blocking worker to the task that writes the
+/// new blob (a bounded channel: the encoder waits for the store, memory stays at a few chunks).
+struct ChannelWriter {
+    tx: mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
 }
 
-impl Write for HashingFile {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.file.write_all(data)?;
-        self.hasher.update(data);
-        if self.head.len() < SNIFF_LEN {
-            let take = (SNIFF_LEN - self.head.len()).min(data.len());
-            self.head.extend_from_slice(&data[..take]);
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        self.size += data.len() as u64;
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::other("the upload of the converted file stopped"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.send()
     }
 }
 
@@ -50,21 +61,22 @@ fn undecodable(field: &str, e: &MediaError) -> Error {
     DomainError::validation(field, format!("the audio cannot be converted: {e}")).into()
 }
 
-/// Converts `spooled` (detected as `content_format`) as `desired` asks, returning the converted
-/// spool, or `None` when the upload already is what was asked for. Audio that cannot be decoded
-/// answers 422 naming the problem; nothing is stored.
+/// Converts the received blob `source` (detected as `content_format`) as `desired` asks,
+/// returning the converted blob, or `None` when the upload already is what was asked for.
+/// Audio that cannot be decoded answers 422 naming the problem; nothing is stored.
 pub async fn convert_upload(
     state: &AppState,
-    spooled: &Spooled,
+    source: &Stored,
     content_format: &str,
     desired: Desired,
-) -> Result<Option<Spooled>> {
+) -> Result<Option<Received>> {
     let field = if desired.format.is_some() {
         "desired_format"
     } else {
         "desired_bitrate"
     };
-    let src = spooled.path.clone();
+    let local = state.blobs.local_copy(&source.key).await?;
+    let src = local.path().to_path_buf();
     let hint = content_format.to_string();
     let info = tokio::task::spawn_blocking(move || mediastore_media::probe(&src, Some(&hint)))
         .await
@@ -78,48 +90,65 @@ pub async fn convert_upload(
         return Ok(None);
     }
     let permit = state.transcoder.permit().await?;
-    let out_path: PathBuf = state
-        .blobs
-        .spool_dir()
-        .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-    // The guard removes the output on any failure below.
-    let mut converted = Spooled {
-        path: out_path.clone(),
-        size: 0,
-        sha256: String::new(),
-        head: Vec::new(),
-    };
-    let src = spooled.path.clone();
+    let mut upload = Upload::begin(state.blobs.as_ref(), &new_key()).await?;
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let hint = content_format.to_string();
     let started = std::time::Instant::now();
-    let result = tokio::task::spawn_blocking(move || -> std::result::Result<(HashingFile, mediastore_media::TranscodeStats), MediaError> {
+    let encoder = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&out_path)?;
-        let mut w = HashingFile { file, hasher: Sha256::new(), head: Vec::new(), size: 0 };
-        let opts = TranscodeOptions { format: target, bitrate_kbps: bitrate };
-        let stats = mediastore_media::transcode(&src, Some(&hint), &opts, &mut w, &AtomicBool::new(false))?;
-        w.file.sync_all()?;
-        Ok((w, stats))
-    })
-    .await
-    .map_err(std::io::Error::other)?;
-    let (w, stats) = match result {
-        Ok(r) => r,
-        Err(e) if e.is_client_fault() => return Err(undecodable(field, &e)),
-        Err(e) => return Err(Error::Io(std::io::Error::other(e.to_string()))),
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let opts = TranscodeOptions {
+            format: target,
+            bitrate_kbps: bitrate,
+        };
+        let stats = mediastore_media::transcode(
+            local.path(),
+            Some(&hint),
+            &opts,
+            &mut w,
+            &AtomicBool::new(false),
+        )?;
+        w.flush()?;
+        Ok::<_, MediaError>(stats)
+    });
+    let mut write_error = None;
+    while let Some(chunk) = rx.recv().await {
+        if let Err(e) = upload.write(chunk).await {
+            // Dropping the receiver stops the encoder at its next chunk.
+            write_error = Some(e);
+            break;
+        }
+    }
+    drop(rx);
+    let result = encoder.await.map_err(std::io::Error::other)?;
+    if let Some(e) = write_error {
+        upload.abort().await;
+        return Err(e.into());
+    }
+    let stats = match result {
+        Ok(stats) => stats,
+        Err(e) => {
+            upload.abort().await;
+            return Err(if e.is_client_fault() {
+                undecodable(field, &e)
+            } else {
+                Error::Io(std::io::Error::other(e.to_string()))
+            });
+        }
     };
+    let stored = upload.commit().await?;
     tracing::info!(
         source = content_format,
         target = target.name(),
         bitrate_kbps = bitrate,
         audio_ms = stats.input_frames * 1000 / u64::from(stats.input_rate.max(1)),
         took_ms = started.elapsed().as_secs_f64() * 1000.0,
-        bytes = w.size,
+        bytes = stored.size,
         from_cache = false,
         "upload conversion"
     );
-    converted.size = w.size;
-    converted.sha256 = hex::encode(w.hasher.finalize());
-    converted.head = w.head;
-    Ok(Some(converted))
+    Ok(Some(Received::new(&state.blobs, stored)))
 }

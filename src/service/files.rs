@@ -1,4 +1,4 @@
-//! Files: upload (spool → detect → store bytes → commit metadata), read, change, delete.
+//! Files: upload (receive the bytes → detect → commit metadata), read, change, delete.
 
 use mediastore_media::AudioFormat;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::store::meta::{FileQuery, Page};
 
 use super::convert::{convert_upload, Desired};
-use super::spool::{Limit, Spooled};
+use super::receive::{Limit, Received};
 use super::{containers, PageRequest};
 
 fn not_found() -> crate::error::Error {
@@ -126,18 +126,41 @@ pub fn parse_upload_fields(f: Fields) -> Result<FileChanges> {
     Ok(FileChanges::parse(f, FileMode::Upload, Timestamp::now())?)
 }
 
-/// Stores a spooled upload as a new file: detects its kind, checks the container's rules, moves
-/// the bytes into the blob store and commits the metadata (quotas checked atomically there). On
-/// any failure nothing remains: not the bytes, not the metadata, not a change in the totals.
+/// Describes a received upload as a new file: detects its kind, converts it when asked, checks
+/// the container's rules and commits the metadata (quotas checked atomically there). On any
+/// failure nothing remains: not the bytes, not the metadata, not a change in the totals.
 pub async fn create(
     state: &AppState,
     owner: &Customer,
     changes: FileChanges,
     target: Target,
-    spooled: Spooled,
+    received: Received,
     filename: Option<String>,
 ) -> Result<FileRecord> {
-    if spooled.size > target.limit.max_bytes {
+    let mut received = received;
+    let outcome = describe(state, owner, changes, target, &mut received, filename).await;
+    match outcome {
+        Ok(file) => {
+            received.keep();
+            Ok(file)
+        }
+        Err(e) => {
+            received.discard().await;
+            Err(e)
+        }
+    }
+}
+
+/// [`create`]'s work on the received blob (replaced by its conversion when one is asked for).
+async fn describe(
+    state: &AppState,
+    owner: &Customer,
+    changes: FileChanges,
+    target: Target,
+    received: &mut Received,
+    filename: Option<String>,
+) -> Result<FileRecord> {
+    if received.stored.size > target.limit.max_bytes {
         return Err(target.limit.exceeded.into());
     }
     let container = target.container;
@@ -153,13 +176,12 @@ pub async fn create(
     };
     let declared_mime = changes.mime_type.clone().value();
     let mut detected = detect(
-        &spooled.head,
+        &received.stored.head,
         Some(&name),
         declared_mime.as_deref(),
         changes.content_format.as_deref(),
     );
     let mut name = name;
-    let mut spooled = spooled;
     // Only with "type": "audio" is the upload converted; otherwise it is stored as sent.
     if changes.kind.as_deref() == Some("audio")
         && (changes.desired_format.is_some() || changes.desired_bitrate.is_some())
@@ -172,10 +194,10 @@ pub async fn create(
             bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
         };
         if let Some(converted) =
-            convert_upload(state, &spooled, &detected.content_format, desired).await?
+            convert_upload(state, &received.stored, &detected.content_format, desired).await?
         {
-            spooled = converted;
-            if spooled.size > target.limit.max_bytes {
+            std::mem::replace(received, converted).discard().await;
+            if received.stored.size > target.limit.max_bytes {
                 return Err(target.limit.exceeded.into());
             }
             // The stored name follows the stored format.
@@ -186,7 +208,7 @@ pub async fn create(
                     .to_string();
                 name = format!("{stem}.{}", f.extension());
             }
-            detected = detect(&spooled.head, Some(&name), None, None);
+            detected = detect(&received.stored.head, Some(&name), None, None);
         }
     }
     // A client may declare a classification, but executable bytes stay executable.
@@ -196,17 +218,17 @@ pub async fn create(
     };
     admits_classification(&container, classification)?;
     let media = if classification == Classification::Media {
-        probe_audio(&spooled, &detected.content_format).await
+        probe_audio(state, &received.stored.key, &detected.content_format).await
     } else {
         None
     };
 
-    let blob_key = uuid::Uuid::new_v4().simple().to_string();
+    let stored = &received.stored;
     let file = FileRecord {
         file_sid,
         container_sid: container.container_sid.clone(),
         customer_id: owner.id.clone(),
-        blob_key: blob_key.clone(),
+        blob_key: stored.key.clone(),
         owner_id: changes.owner_id.value(),
         reference_type: changes
             .reference_type
@@ -216,12 +238,12 @@ pub async fn create(
         name,
         description: changes.description.value(),
         tag: changes.tag.value(),
-        size: spooled.size as i64,
+        size: stored.size as i64,
         mime_type: detected.mime_type,
         content_format: detected.content_format,
         content_classification: classification,
         media,
-        checksum_sha256: spooled.sha256.clone(),
+        checksum_sha256: stored.sha256.clone(),
         publish: changes.publish.value().unwrap_or(Publish::No),
         file_access_name: changes
             .file_access_name
@@ -242,23 +264,24 @@ pub async fn create(
         date_created: now,
         date_modified: now,
     };
-    state.blobs.put_file(&blob_key, &spooled.path).await?;
-    if let Err(e) = state.meta.insert_file(&file, now).await {
-        if let Err(del) = state.blobs.delete(&blob_key).await {
-            tracing::warn!(error = %del, "bytes of a refused upload left behind; removed at next start");
-        }
-        return Err(e.into());
-    }
+    state.meta.insert_file(&file, now).await?;
     Ok(file)
 }
 
-/// Reads the audio facts of a spooled upload off the async runtime; `None` when it is not audio
+/// Reads the audio facts of a received blob off the async runtime; `None` when it is not audio
 /// the pipeline can read (an image, a video, a corrupt file: stored as sent, without `media`).
-async fn probe_audio(spooled: &Spooled, content_format: &str) -> Option<MediaInfo> {
-    let path = spooled.path.clone();
+async fn probe_audio(state: &AppState, blob_key: &str, content_format: &str) -> Option<MediaInfo> {
+    let local = match state.blobs.local_copy(blob_key).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the upload back to probe it");
+            return None;
+        }
+    };
     let hint = content_format.to_string();
     let probed =
-        tokio::task::spawn_blocking(move || mediastore_media::probe(&path, Some(&hint))).await;
+        tokio::task::spawn_blocking(move || mediastore_media::probe(local.path(), Some(&hint)))
+            .await;
     match probed {
         Ok(Ok(info)) => Some(MediaInfo {
             codec: info.codec,

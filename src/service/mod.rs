@@ -4,7 +4,7 @@ pub mod containers;
 pub mod convert;
 pub mod customers;
 pub mod files;
-pub mod spool;
+pub mod receive;
 
 /// A page request: `page` ≥ 1 and `limit` 1–100 (400 otherwise).
 #[derive(Debug, Clone, Copy)]

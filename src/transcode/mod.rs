@@ -21,15 +21,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use self::conversion::{Conversion, Phase, Reader, SpoolWriter};
 pub use self::variant::{Requested, Variant, VariantKey};
 use crate::error::Error;
+use crate::store::blob::{LocalCopy, OpenBlob};
+use crate::store::fs::LocalFile;
 
 /// How long a request waits for a free worker before it is told to come back (503).
 pub const PERMIT_WAIT: Duration = Duration::from_millis(250);
 
-/// A finished converted copy.
+/// A finished converted copy, kept on local disk.
 #[derive(Debug)]
 pub struct Copy {
     pub path: PathBuf,
-    pub file: Arc<std::fs::File>,
+    /// The copy opened for reads (the same fast path as stored blobs).
+    pub open: Arc<dyn OpenBlob>,
     pub len: u64,
 }
 
@@ -145,7 +148,7 @@ impl Transcoder {
     pub async fn conversion(
         &self,
         variant: &Variant,
-        source: &Path,
+        source: &Arc<LocalCopy>,
     ) -> Result<Arc<Conversion>, Error> {
         if let Some(c) = self.running(&variant.key) {
             return Ok(c);
@@ -164,7 +167,7 @@ impl Transcoder {
         drop(inflight);
         self.spawn(
             variant.clone(),
-            source.to_path_buf(),
+            Arc::clone(source),
             Arc::clone(&conv),
             writer,
             permit,
@@ -184,7 +187,7 @@ impl Transcoder {
     fn spawn(
         &self,
         variant: Variant,
-        source: PathBuf,
+        source: Arc<LocalCopy>,
         conv: Arc<Conversion>,
         writer: std::fs::File,
         permit: OwnedSemaphorePermit,
@@ -203,7 +206,7 @@ impl Transcoder {
             };
             let mut w = SpoolWriter::new(&conv, writer);
             let result = mediastore_media::transcode(
-                &source,
+                source.path(),
                 Some(&variant.source_hint),
                 &opts,
                 &mut w,
@@ -219,7 +222,7 @@ impl Transcoder {
                         .map(|file| {
                             Arc::new(Copy {
                                 path: dir_done.clone(),
-                                file: Arc::new(file),
+                                open: Arc::new(LocalFile::new(file, len)),
                                 len,
                             })
                         });
@@ -270,12 +273,20 @@ impl Transcoder {
     }
 
     /// Follows the conversion of `variant` from its first byte (joining or starting it).
-    pub async fn follow(&self, variant: &Variant, source: &Path) -> Result<Reader, Error> {
+    pub async fn follow(
+        &self,
+        variant: &Variant,
+        source: &Arc<LocalCopy>,
+    ) -> Result<Reader, Error> {
         Ok(self.conversion(variant, source).await?.subscribe())
     }
 
     /// The whole copy, converting it once if needed (everyone asking meanwhile shares the run).
-    pub async fn complete(&self, variant: &Variant, source: &Path) -> Result<Arc<Copy>, Error> {
+    pub async fn complete(
+        &self,
+        variant: &Variant,
+        source: &Arc<LocalCopy>,
+    ) -> Result<Arc<Copy>, Error> {
         // A run we joined may be cancelled under us (its last reader left): start another.
         for _ in 0..3 {
             if let Some(c) = self.cache.get(&variant.key) {
@@ -301,13 +312,13 @@ impl Transcoder {
     pub async fn range(
         &self,
         variant: &Variant,
-        source: &Path,
+        source: &Arc<LocalCopy>,
         start: u64,
         len: u64,
     ) -> Result<Bytes, Error> {
         let permit = self.permit().await?;
         let variant = variant.clone();
-        let source = source.to_path_buf();
+        let source = Arc::clone(source);
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -315,7 +326,7 @@ impl Transcoder {
                 format: variant.key.format,
                 bitrate_kbps: variant.key.bitrate_kbps,
             };
-            let r = convert_range(&source, &variant.source_hint, &opts, start, len);
+            let r = convert_range(source.path(), &variant.source_hint, &opts, start, len);
             tracing::info!(
                 source = %variant.source_hint,
                 target = variant.key.format.name(),
@@ -332,19 +343,24 @@ impl Transcoder {
     }
 
     /// Exact length of a constant-rate copy, from the source's headers (a cheap probe).
-    pub async fn exact_len(&self, variant: &Variant, source: &Path) -> Result<Option<u64>, Error> {
+    pub async fn exact_len(
+        &self,
+        variant: &Variant,
+        source: &Arc<LocalCopy>,
+    ) -> Result<Option<u64>, Error> {
         if !variant.key.format.is_constant_rate() {
             return Ok(None);
         }
-        let (source, hint) = (source.to_path_buf(), variant.source_hint.clone());
+        let (source, hint) = (Arc::clone(source), variant.source_hint.clone());
         let opts = TranscodeOptions {
             format: variant.key.format,
             bitrate_kbps: variant.key.bitrate_kbps,
         };
-        let probed =
-            tokio::task::spawn_blocking(move || mediastore_media::probe(&source, Some(&hint)))
-                .await
-                .map_err(std::io::Error::other)?;
+        let probed = tokio::task::spawn_blocking(move || {
+            mediastore_media::probe(source.path(), Some(&hint))
+        })
+        .await
+        .map_err(std::io::Error::other)?;
         Ok(probed
             .ok()
             .and_then(|info| mediastore_media::exact_output_len(&info, &opts)))

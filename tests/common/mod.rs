@@ -8,6 +8,94 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+pub mod garage;
+
+/// Which stores a test server runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// SQLite and local files in the server's data dir: the embedded default.
+    Embedded,
+    /// A fresh PostgreSQL database (SQLite in the data dir where `metadata_url` is `None`) and a
+    /// fresh prefix in the shared Garage (S3), as a cluster node runs.
+    Distributed {
+        metadata_url: Option<String>,
+        blob_url: String,
+        env: Vec<(String, String)>,
+    },
+}
+
+impl Backend {
+    /// Fresh distributed stores, or `None` when a tool is missing (the test then skips, except
+    /// under `MEDIASTORE_REQUIRE_TOOLS=1`).
+    pub fn distributed() -> Option<Backend> {
+        let g = garage::garage()?;
+        Some(Backend::Distributed {
+            metadata_url: None,
+            blob_url: g.fresh_url(),
+            env: g.env(),
+        })
+    }
+
+    /// The `serve` flags naming these stores.
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            Backend::Embedded => Vec::new(),
+            Backend::Distributed {
+                metadata_url,
+                blob_url,
+                ..
+            } => {
+                let mut a = vec!["--blob-url".to_string(), blob_url.clone()];
+                if let Some(m) = metadata_url {
+                    a.extend(["--metadata-url".to_string(), m.clone()]);
+                }
+                a
+            }
+        }
+    }
+
+    /// The environment the server needs (S3 credentials and endpoint).
+    pub fn env(&self) -> &[(String, String)] {
+        match self {
+            Backend::Embedded => &[],
+            Backend::Distributed { env, .. } => env,
+        }
+    }
+
+    /// True on the distributed stores.
+    pub fn is_distributed(&self) -> bool {
+        matches!(self, Backend::Distributed { .. })
+    }
+}
+
+/// Defines a test twice, as a module of two tests named for the backend: `embedded` on the
+/// embedded default and `distributed` on PostgreSQL + S3 (skipped when they are missing).
+/// The body receives the [`Backend`] and starts its servers with [`Server::start_on`].
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::common::Backend) $body
+
+            #[tokio::test]
+            async fn embedded() {
+                run($crate::common::Backend::Embedded).await
+            }
+
+            #[tokio::test]
+            async fn distributed() {
+                if let Some(b) = $crate::common::Backend::distributed() {
+                    run(b).await
+                }
+            }
+        }
+    };
+}
+
 /// The admin token every test server uses unless a test asks for the generated one.
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -34,8 +122,23 @@ impl Server {
         Self::start_in(tempfile::tempdir().unwrap(), &["--admin-token", ADMIN]).await
     }
 
+    /// A server with the default test settings on `backend`.
+    pub async fn start_on(backend: &Backend) -> Server {
+        Self::start_with(
+            tempfile::tempdir().unwrap(),
+            &["--admin-token", ADMIN],
+            backend,
+        )
+        .await
+    }
+
     /// A server with extra flags (no admin token is passed unless in `args`).
     pub async fn start_in(data: tempfile::TempDir, args: &[&str]) -> Server {
+        Self::start_with(data, args, &Backend::Embedded).await
+    }
+
+    /// A server on `backend` with extra flags (no admin token is passed unless in `args`).
+    pub async fn start_with(data: tempfile::TempDir, args: &[&str], backend: &Backend) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -48,6 +151,8 @@ impl Server {
             .arg("--data-dir")
             .arg(data.path().join("store"))
             .args(args)
+            .args(backend.args())
+            .envs(backend.env().iter().cloned())
             .env_remove("MEDIASTORE_ADMIN_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

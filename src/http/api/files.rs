@@ -15,7 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{JsonFields, QueryPairs};
 use crate::http::serve::{self, Overrides, Representation};
 use crate::service::files::{self, FileView};
-use crate::service::spool::spool;
+use crate::service::receive::receive;
 use crate::service::PageRequest;
 use crate::store::meta::FileQuery;
 
@@ -52,8 +52,8 @@ pub async fn upload(
         let target = files::target(&state, &owner, &changes).await?;
         files::check_declared_length(&target, declared_len)?;
         let body = req.into_body().into_data_stream();
-        let spooled = spool(state.blobs.spool_dir(), body, &target.limit).await?;
-        files::create(&state, &owner, changes, target, spooled, None).await?
+        let received = receive(&state.blobs, body, &target.limit).await?;
+        files::create(&state, &owner, changes, target, received, None).await?
     };
     Ok((
         StatusCode::CREATED,
@@ -103,8 +103,8 @@ async fn upload_multipart(
                     Some(c) => files::target(state, owner, c).await?.limit,
                     None => files::server_limit(state, owner),
                 };
-                let spooled = spool(state.blobs.spool_dir(), field, &limit).await?;
-                data = Some((spooled, filename));
+                let received = receive(&state.blobs, field, &limit).await?;
+                data = Some((received, filename));
             }
             Some(other) => {
                 return Err(ApiError::bad_request(
@@ -115,7 +115,7 @@ async fn upload_multipart(
             None => return Err(ApiError::bad_request("body", "a form part has no name")),
         }
     }
-    let Some((spooled, filename)) = data else {
+    let Some((received, filename)) = data else {
         return Err(ApiError::bad_request("data", "is required"));
     };
     let parsed = match changes {
@@ -123,7 +123,7 @@ async fn upload_multipart(
         None => files::parse_upload_fields(Fields::from_json(serde_json::json!({}))?)?,
     };
     let target = files::target(state, owner, &parsed).await?;
-    Ok(files::create(state, owner, parsed, target, spooled, filename).await?)
+    Ok(files::create(state, owner, parsed, target, received, filename).await?)
 }
 
 /// `GET /v1/files?container_sid=&tag=&reference_type=&reference_id=&owner_id=&name=&page=&limit=`.

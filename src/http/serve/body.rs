@@ -1,11 +1,10 @@
 //! Reading a representation's bytes into a response body with bounded buffers: a small range in
-//! one read (one buffer), anything larger streamed in [`CHUNK`] pieces. Bytes in the page cache
-//! are read on the runtime thread without blocking; a read that would wait for the disk runs on
-//! the blocking pool, so a slow disk never stalls a runtime worker.
+//! one read (one buffer), anything larger streamed by the store. How a store reads fast (a
+//! local file's page cache on the runtime thread, a ranged GET) is the store's business.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use super::Source;
@@ -16,10 +15,6 @@ use crate::store::{BlobError, BlobStore};
 /// proper error response, and the body leaves in the same write as the headers.
 pub const SMALL_READ: u64 = 64 * 1024;
 
-/// Size of each read when streaming: large enough for few syscalls and few hand-offs to the
-/// blocking pool, small enough to bound memory per connection (hyper holds about two).
-pub const CHUNK: usize = 512 * 1024;
-
 /// A piece of a multipart body: literal part headers, or bytes of the representation.
 #[derive(Debug, Clone)]
 pub enum Segment {
@@ -27,73 +22,9 @@ pub enum Segment {
     Range { offset: u64, len: u64 },
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(std::io::Error::other)?
-}
-
-/// `len` bytes at `offset` of an open file by `pread` (no shared seek position, so one handle
-/// serves concurrent requests). What the page cache holds is read right here without blocking
-/// (`preadv2(RWF_NOWAIT)`); only the rest goes to the blocking pool. A hand-off to that pool
-/// costs two thread wake-ups, which for a 4 KiB range is most of the work.
-async fn pread(file: &Arc<std::fs::File>, offset: u64, len: usize) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(len);
-    let done = read_cached(file, offset, &mut buf);
-    if done == len {
-        return Ok(buf.freeze());
-    }
-    let file = Arc::clone(file);
-    blocking(move || {
-        read_exact_at(&file, &mut buf[done..], offset + done as u64)?;
-        Ok(buf.freeze())
-    })
-    .await
-}
-
-/// Fills `buf` from what the page cache already holds, never waiting for the disk; returns how
-/// many bytes it read (0 on a cache miss, at EOF, or where `RWF_NOWAIT` is not supported).
-#[cfg(target_os = "linux")]
-fn read_cached(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> usize {
-    use rustix::io::{preadv2, ReadWriteFlags};
-    let mut done = 0;
-    while done < buf.len() {
-        let mut slices = [std::io::IoSliceMut::new(&mut buf[done..])];
-        match preadv2(
-            file,
-            &mut slices,
-            offset + done as u64,
-            ReadWriteFlags::NOWAIT,
-        ) {
-            Ok(n) if n > 0 => done += n,
-            // EOF, EAGAIN (not cached), EOPNOTSUPP: the blocking read finishes or reports it.
-            _ => break,
-        }
-    }
-    done
-}
-
-#[cfg(not(target_os = "linux"))]
-fn read_cached(_: &std::fs::File, _: u64, _: &mut [u8]) -> usize {
-    0
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(not(unix))]
-fn read_exact_at(_: &std::fs::File, _: &mut [u8], _: u64) -> std::io::Result<()> {
-    Err(std::io::Error::other(
-        "open blob handles are only used on unix",
-    ))
-}
-
-/// Reads `len` bytes at `offset` whole. With an open handle: one `pread` on the blocking pool;
-/// otherwise [`BlobStore::read_small`] (open + read, also one blocking call).
+/// Reads `len` bytes at `offset` whole. With an open blob: what can be had at once is read
+/// right here (a local file's page cache), the rest with one read; otherwise
+/// [`BlobStore::read_small`].
 pub async fn read_whole(
     blobs: &dyn BlobStore,
     src: &Source,
@@ -107,9 +38,12 @@ pub async fn read_whole(
             bytes,
         } => slice(bytes, window_offset(*base, offset)?, len as u64),
         Source::Blob {
-            file: Some(file), ..
-        } => Ok(pread(file, offset, len).await?),
-        Source::Blob { key, file: None } => blobs.read_small(key, offset, len).await,
+            open: Some(blob), ..
+        } => match blob.read_now(offset, len) {
+            Some(b) => Ok(b),
+            None => blob.read_at(offset, len).await,
+        },
+        Source::Blob { key, open: None } => blobs.read_small(key, offset, len).await,
     }
 }
 
@@ -150,22 +84,9 @@ pub async fn stream_range(
             Ok(Box::pin(stream::once(async move { Ok(b) })))
         }
         Source::Blob {
-            file: Some(file), ..
-        } => {
-            let state = (Arc::clone(file), offset, len);
-            Ok(Box::pin(stream::try_unfold(
-                state,
-                |(file, pos, left)| async move {
-                    if left == 0 {
-                        return Ok(None);
-                    }
-                    let n = left.min(CHUNK as u64) as usize;
-                    let chunk = pread(&file, pos, n).await?;
-                    Ok(Some((chunk, (file, pos + n as u64, left - n as u64))))
-                },
-            )))
-        }
-        Source::Blob { key, file: None } => blobs.read_range(key, offset, len).await,
+            open: Some(blob), ..
+        } => Ok(Arc::clone(blob).stream(offset, len)),
+        Source::Blob { key, open: None } => blobs.read_range(key, offset, len).await,
     }
 }
 

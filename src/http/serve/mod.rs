@@ -20,6 +20,7 @@ use self::range::{ByteRange, Ranges};
 use super::error::ApiError;
 use crate::domain::model::FileRecord;
 use crate::domain::Timestamp;
+use crate::store::blob::OpenBlob;
 use crate::store::{BlobError, BlobStore};
 
 pub use self::overrides::{Disposition, Overrides};
@@ -27,11 +28,11 @@ pub use self::overrides::{Disposition, Overrides};
 /// Where a representation's bytes come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A blob in the store. `file` is an already-open handle to its local copy when the caller
-    /// keeps one (the publish cache does); without it every read goes through the [`BlobStore`].
+    /// A blob in the store. `open` is the blob already opened when the caller keeps it (the
+    /// publish cache, converted copies); without it every read goes through the [`BlobStore`].
     Blob {
         key: String,
-        file: Option<Arc<std::fs::File>>,
+        open: Option<Arc<dyn OpenBlob>>,
     },
     /// Bytes in memory, e.g. a cached transcoded copy.
     Memory(Bytes),
@@ -97,7 +98,7 @@ impl Representation {
         Representation::new(
             Source::Blob {
                 key: f.blob_key.clone(),
-                file: None,
+                open: None,
             },
             f.size.max(0) as u64,
             f.etag(),
