@@ -12,18 +12,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-fn files_on_disk(s: &Server) -> usize {
-    let root = s.data.path().join("store/blobs");
-    let mut n = 0;
-    for dir in std::fs::read_dir(&root).unwrap() {
-        let dir = dir.unwrap();
-        if dir.file_type().unwrap().is_dir() {
-            n += std::fs::read_dir(dir.path()).unwrap().count();
-        }
-    }
-    n
-}
-
 async fn totals(s: &Server, token: &str) -> (i64, i64) {
     let (_, a) = s.call(Method::GET, "/v1/account", token, None).await;
     (
@@ -32,9 +20,9 @@ async fn totals(s: &Server, token: &str) -> (i64, i64) {
     )
 }
 
-#[tokio::test]
-async fn both_upload_forms_store_the_exact_bytes_and_checksum() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn both_upload_forms_store_the_exact_bytes_and_checksum(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let data = bytes(300_000, 1);
     let sum = hex::encode(Sha256::digest(&data));
@@ -70,10 +58,11 @@ async fn both_upload_forms_store_the_exact_bytes_and_checksum() {
     }
     assert_eq!(totals(&s, &c.token).await, (2, 600_000));
 }
+}
 
-#[tokio::test]
-async fn content_is_detected_from_the_bytes_first() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn content_is_detected_from_the_bytes_first(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let mut wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\0\0\0\0".to_vec();
     wav.extend_from_slice(&[0; 16]);
@@ -121,10 +110,11 @@ async fn content_is_detected_from_the_bytes_first() {
         .await;
     assert_eq!(f["content_classification"], "document");
 }
+}
 
-#[tokio::test]
-async fn racing_uploads_never_exceed_the_container_quota() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn racing_uploads_never_exceed_the_container_quota(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, cont) = s
         .call(
@@ -175,12 +165,13 @@ async fn racing_uploads_never_exceed_the_container_quota() {
         (Some(10_000), Some(10))
     );
     assert_eq!(totals(&s, &c.token).await, (10, 10_000));
-    assert_eq!(files_on_disk(&s), 10, "refused uploads left no bytes");
+    assert_eq!(s.stored_blobs().await, 10, "refused uploads left no bytes");
+}
 }
 
-#[tokio::test]
-async fn racing_uploads_never_exceed_the_customer_quota() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn racing_uploads_never_exceed_the_customer_quota(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s
         .customer(json!({"name": "tiny", "quota_bytes": 5_000}))
         .await;
@@ -207,12 +198,13 @@ async fn racing_uploads_never_exceed_the_customer_quota() {
     }
     assert_eq!(ok, 5);
     assert_eq!(totals(&s, &c.token).await, (5, 5_000));
-    assert_eq!(files_on_disk(&s), 5);
+    assert_eq!(s.stored_blobs().await, 5);
+}
 }
 
-#[tokio::test]
-async fn quota_files_counts_files() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn quota_files_counts_files(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, cont) = s
         .call(
@@ -233,10 +225,11 @@ async fn quota_files_counts_files() {
         }
     }
 }
+}
 
-#[tokio::test]
-async fn an_upload_cut_off_mid_body_leaves_nothing() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn an_upload_cut_off_mid_body_leaves_nothing(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut sock = std::net::TcpStream::connect(&addr).unwrap();
@@ -251,27 +244,23 @@ async fn an_upload_cut_off_mid_body_leaves_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     drop(sock);
     // Give the server a moment to notice the cut and clean up.
-    let spool = s.data.path().join("store/blobs/.spool");
     for _ in 0..50 {
-        if std::fs::read_dir(&spool).unwrap().count() == 0 {
+        if s.unfinished_uploads().await == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        std::fs::read_dir(&spool).unwrap().count(),
-        0,
-        "no spooled leftovers"
-    );
-    assert_eq!(files_on_disk(&s), 0);
+    assert_eq!(s.unfinished_uploads().await, 0, "no unfinished upload left");
+    assert_eq!(s.stored_blobs().await, 0);
     assert_eq!(totals(&s, &c.token).await, (0, 0));
     let (_, list) = s.call(Method::GET, "/v1/files", &c.token, None).await;
     assert_eq!(list["pagination"]["total_records"], 0);
 }
+}
 
-#[tokio::test]
-async fn max_file_size_refuses_with_413_and_stores_nothing() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn max_file_size_refuses_with_413_and_stores_nothing(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, cont) = s
         .call(
@@ -303,12 +292,13 @@ async fn max_file_size_refuses_with_413_and_stores_nothing() {
         .await;
     assert_eq!(st, 201);
     assert_eq!(totals(&s, &c.token).await, (1, 1000));
-    assert_eq!(files_on_disk(&s), 1);
+    assert_eq!(s.stored_blobs().await, 1);
+}
 }
 
-#[tokio::test]
-async fn a_restart_keeps_every_file_and_total() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn a_restart_keeps_every_file_and_total(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let data = bytes(50_000, 9);
     let (_, f) = s
@@ -322,21 +312,16 @@ async fn a_restart_keeps_every_file_and_total() {
         .await;
     let before = totals(&s, &c.token).await;
     let data_dir = s.stop();
-    // A stray spooled upload and orphan bytes, as a crash would leave them.
-    std::fs::write(
-        data_dir.path().join("store/blobs/.spool/crash.part"),
-        b"half",
+    // A stray unfinished upload and orphan bytes, as a crash would leave them.
+    let orphan = "ffffffffffffffffffffffffffffffff";
+    common::leave_crash_leftovers(&backend, data_dir.path(), orphan).await;
+    // On a shared store only leftovers older than the grace period go; here, all of them.
+    let s = Server::start_with(
+        data_dir,
+        &["--admin-token", ADMIN, "--upload-grace", "0s"],
+        &backend,
     )
-    .unwrap();
-    std::fs::create_dir_all(data_dir.path().join("store/blobs/ff")).unwrap();
-    std::fs::write(
-        data_dir
-            .path()
-            .join("store/blobs/ff/ffffffffffffffffffffffffffffffff"),
-        b"orphan",
-    )
-    .unwrap();
-    let s = Server::start_in(data_dir, &["--admin-token", ADMIN]).await;
+    .await;
     assert_eq!(totals(&s, &c.token).await, before);
     let sid = f["file_sid"].as_str().unwrap();
     let got = s
@@ -346,41 +331,27 @@ async fn a_restart_keeps_every_file_and_total() {
         .await
         .unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), data.as_slice());
-    assert_eq!(files_on_disk(&s), 2, "orphan bytes were removed at start");
-    assert_eq!(
-        std::fs::read_dir(s.data.path().join("store/blobs/.spool"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(s.stored_blobs().await, 2, "orphan bytes were removed at start");
+    assert_eq!(s.unfinished_uploads().await, 0, "unfinished uploads were swept");
+}
 }
 
-#[tokio::test]
-async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, gone) = s
         .upload_raw(&c.token, &[("name", "gone.bin")], vec![1; 700])
         .await;
     s.upload_raw(&c.token, &[("name", "kept.bin")], vec![2; 30])
         .await;
+    // Remove the blob holding the 700 bytes, as an operator's mistake would.
+    let key = s
+        .blob_with_checksum(gone["checksum_sha256"].as_str().unwrap())
+        .await;
+    s.remove_blob(&key).await;
     let data_dir = s.stop();
-    let blobs = data_dir.path().join("store/blobs");
-    let sum = gone["checksum_sha256"].as_str().unwrap().to_string();
-    // Find the blob holding the 700 bytes and remove it, as an operator's mistake would.
-    for dir in std::fs::read_dir(&blobs).unwrap() {
-        let dir = dir.unwrap().path();
-        if !dir.is_dir() || dir.ends_with(".spool") {
-            continue;
-        }
-        for f in std::fs::read_dir(&dir).unwrap() {
-            let f = f.unwrap().path();
-            if hex::encode(Sha256::digest(std::fs::read(&f).unwrap())) == sum {
-                std::fs::remove_file(&f).unwrap();
-            }
-        }
-    }
-    let s = Server::start_in(data_dir, &["--admin-token", ADMIN]).await;
+    let s = Server::restart(data_dir, &backend).await;
     assert_eq!(totals(&s, &c.token).await, (1, 30));
     let sid = gone["file_sid"].as_str().unwrap();
     assert_eq!(
@@ -389,6 +360,7 @@ async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals() {
             .0,
         404
     );
+}
 }
 
 #[tokio::test]
@@ -460,9 +432,9 @@ async fn every_request_is_logged_once_without_its_token() {
     assert!(!log.contains(ADMIN));
 }
 
-#[tokio::test]
-async fn sigterm_lets_an_in_flight_upload_finish() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn sigterm_lets_an_in_flight_upload_finish(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
@@ -490,6 +462,7 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["size"], 2000);
 }
+}
 
 fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
@@ -497,9 +470,9 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-#[tokio::test]
-async fn multipart_parts_in_either_order_follow_the_named_container() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn multipart_parts_in_either_order_follow_the_named_container(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     // The default (first) container only takes tiny files; the second takes anything.
     let (_, small) = s
@@ -568,5 +541,6 @@ async fn multipart_parts_in_either_order_follow_the_named_container() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(totals(&s, &c.token).await, (1, 5000));
-    assert_eq!(files_on_disk(&s), 1);
+    assert_eq!(s.stored_blobs().await, 1);
+}
 }

@@ -161,3 +161,86 @@ root_domain = ".s3.garage.localhost"
     }
     Some(garage)
 }
+
+/// An S3 client for `s3://bucket/prefix` with the server's environment, and the prefix.
+fn client(url: &str, env: &[(String, String)]) -> (object_store::aws::AmazonS3, String) {
+    let rest = url.trim_start_matches("s3://");
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut b = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_allow_http(true);
+    for (k, v) in env {
+        if let Ok(key) = k.to_ascii_lowercase().parse() {
+            b = b.with_config(key, v);
+        }
+    }
+    (b.build().unwrap(), prefix.to_string())
+}
+
+/// Every object under the URL's prefix, as paths relative to it.
+pub async fn list(url: &str, env: &[(String, String)]) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    use object_store::ObjectStore;
+    let (store, prefix) = client(url, env);
+    let p = object_store::path::Path::from(prefix.as_str());
+    let objects: Vec<_> = store.list(Some(&p)).try_collect().await.unwrap();
+    objects
+        .into_iter()
+        .map(|o| {
+            o.location
+                .as_ref()
+                .trim_start_matches(prefix.as_str())
+                .trim_start_matches('/')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Deletes the object `key` under the URL's prefix.
+pub async fn remove(url: &str, env: &[(String, String)], key: &str) {
+    use object_store::ObjectStoreExt;
+    let (store, prefix) = client(url, env);
+    store
+        .delete(&object_store::path::Path::from(format!("{prefix}/{key}")))
+        .await
+        .unwrap();
+}
+
+/// The bytes of the object `key` under the URL's prefix.
+pub async fn get(url: &str, env: &[(String, String)], key: &str) -> Vec<u8> {
+    use object_store::ObjectStoreExt;
+    let (store, prefix) = client(url, env);
+    let path = object_store::path::Path::from(format!("{prefix}/{key}"));
+    store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// Writes the object `key` under the URL's prefix.
+pub async fn put(url: &str, env: &[(String, String)], key: &str, bytes: Vec<u8>) {
+    use object_store::ObjectStoreExt;
+    let (store, prefix) = client(url, env);
+    let path = object_store::path::Path::from(format!("{prefix}/{key}"));
+    store.put(&path, bytes.into()).await.unwrap();
+}
+
+/// Starts a multipart upload of `key` with one part sent and names it as mediastore does
+/// (`.uploads/<key>`), then leaves it unfinished as a node dying mid-upload would.
+pub async fn start_multipart(url: &str, env: &[(String, String)], key: &str) {
+    use object_store::multipart::MultipartStore;
+    use object_store::ObjectStoreExt;
+    let (store, prefix) = client(url, env);
+    let path = object_store::path::Path::from(format!("{prefix}/{key}"));
+    let id = store.create_multipart(&path).await.unwrap();
+    store
+        .put_part(&path, &id, 0, vec![7u8; 5 << 20].into())
+        .await
+        .unwrap();
+    let marker = object_store::path::Path::from(format!("{prefix}/.uploads/{key}"));
+    store.put(&marker, id.into_bytes().into()).await.unwrap();
+}

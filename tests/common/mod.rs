@@ -107,6 +107,8 @@ pub struct Server {
     pub client: reqwest::Client,
     /// What the server printed to stdout before it was ready (first-start token line).
     pub stdout_lines: Vec<String>,
+    /// The stores it runs on.
+    pub backend: Backend,
     child: Option<Child>,
 }
 
@@ -200,6 +202,7 @@ impl Server {
             data,
             client,
             stdout_lines: lines,
+            backend: backend.clone(),
             child: Some(child),
         }
     }
@@ -224,6 +227,95 @@ impl Server {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data dir and stores (after [`stop`](Self::stop)).
+    pub async fn restart(data: tempfile::TempDir, backend: &Backend) -> Server {
+        Self::start_with(data, &["--admin-token", ADMIN], backend).await
+    }
+
+    /// How many blobs (files' bytes) the store holds, wherever the backend keeps them.
+    pub async fn stored_blobs(&self) -> usize {
+        match &self.backend {
+            Backend::Embedded => {
+                let root = self.data.path().join("store/blobs");
+                let mut n = 0;
+                for dir in std::fs::read_dir(&root).unwrap() {
+                    let dir = dir.unwrap();
+                    if dir.file_type().unwrap().is_dir()
+                        && !dir.file_name().to_string_lossy().starts_with('.')
+                    {
+                        n += std::fs::read_dir(dir.path()).unwrap().count();
+                    }
+                }
+                n
+            }
+            Backend::Distributed { blob_url, env, .. } => garage::list(blob_url, env)
+                .await
+                .iter()
+                .filter(|k| !k.contains('/'))
+                .count(),
+        }
+    }
+
+    /// Uploads left unfinished: spooled parts on disk, or named multipart uploads in the bucket.
+    pub async fn unfinished_uploads(&self) -> usize {
+        match &self.backend {
+            Backend::Embedded => std::fs::read_dir(self.data.path().join("store/blobs/.spool"))
+                .unwrap()
+                .count(),
+            Backend::Distributed { blob_url, env, .. } => garage::list(blob_url, env)
+                .await
+                .iter()
+                .filter(|k| k.starts_with(".uploads/"))
+                .count(),
+        }
+    }
+
+    /// The key of the blob whose bytes have this SHA-256 (the API does not show blob keys).
+    pub async fn blob_with_checksum(&self, sha256: &str) -> String {
+        use sha2::Digest;
+        match &self.backend {
+            Backend::Embedded => {
+                let root = self.data.path().join("store/blobs");
+                for dir in std::fs::read_dir(&root).unwrap() {
+                    let dir = dir.unwrap().path();
+                    if !dir.is_dir() || dir.ends_with(".spool") {
+                        continue;
+                    }
+                    for f in std::fs::read_dir(&dir).unwrap() {
+                        let f = f.unwrap().path();
+                        if hex::encode(sha2::Sha256::digest(std::fs::read(&f).unwrap())) == sha256 {
+                            return f.file_name().unwrap().to_string_lossy().into_owned();
+                        }
+                    }
+                }
+            }
+            Backend::Distributed { blob_url, env, .. } => {
+                for key in garage::list(blob_url, env).await {
+                    let bytes = garage::get(blob_url, env, &key).await;
+                    if hex::encode(sha2::Sha256::digest(&bytes)) == sha256 {
+                        return key;
+                    }
+                }
+            }
+        }
+        panic!("no blob with checksum {sha256}")
+    }
+
+    /// Removes a blob behind the server's back, as an operator's mistake would.
+    pub async fn remove_blob(&self, key: &str) {
+        match &self.backend {
+            Backend::Embedded => std::fs::remove_file(
+                self.data
+                    .path()
+                    .join("store/blobs")
+                    .join(&key[..2])
+                    .join(key),
+            )
+            .unwrap(),
+            Backend::Distributed { blob_url, env, .. } => garage::remove(blob_url, env, key).await,
         }
     }
 
@@ -337,6 +429,23 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+/// Leaves in a stopped server's stores what a crash mid-upload would: an unfinished upload and
+/// bytes no file describes (under `orphan`).
+pub async fn leave_crash_leftovers(backend: &Backend, data: &std::path::Path, orphan: &str) {
+    match backend {
+        Backend::Embedded => {
+            std::fs::write(data.join("store/blobs/.spool/crash.part"), b"half").unwrap();
+            let dir = data.join("store/blobs").join(&orphan[..2]);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(orphan), b"orphan").unwrap();
+        }
+        Backend::Distributed { blob_url, env, .. } => {
+            garage::put(blob_url, env, orphan, b"orphan".to_vec()).await;
+            garage::start_multipart(blob_url, env, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee").await;
+        }
     }
 }
 
