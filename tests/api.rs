@@ -97,9 +97,9 @@ async fn admin_creates_customers_and_further_tokens() {
     );
 }
 
-#[tokio::test]
-async fn account_shows_defaults_and_exact_totals() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn account_shows_defaults_and_exact_totals(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["quota_bytes"], 10737418240i64);
@@ -117,6 +117,7 @@ async fn account_shows_defaults_and_exact_totals() {
         acct["container_count"], 1,
         "the default container was made on first upload"
     );
+}
 }
 
 #[tokio::test]
@@ -197,9 +198,9 @@ async fn container_quota_may_rise_only_to_the_customer_quota() {
     );
 }
 
-#[tokio::test]
-async fn container_with_files_cannot_be_deleted() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn container_with_files_cannot_be_deleted(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, f) = s
         .upload_raw(&c.token, &[("name", "a.bin")], vec![1; 10])
@@ -213,10 +214,11 @@ async fn container_with_files_cannot_be_deleted() {
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["container_count"], 0);
 }
+}
 
-#[tokio::test]
-async fn another_customers_objects_answer_exactly_like_missing_ones() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn another_customers_objects_answer_exactly_like_missing_ones(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let a = s.acme().await;
     let b = s.customer(json!({"name": "other"})).await;
     let (_, f) = s
@@ -302,10 +304,11 @@ async fn another_customers_objects_answer_exactly_like_missing_ones() {
         200
     );
 }
+}
 
-#[tokio::test]
-async fn file_list_pages_and_filters() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn file_list_pages_and_filters(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     for i in 0..5 {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
@@ -380,10 +383,11 @@ async fn file_list_pages_and_filters() {
         assert!(v["errors"][0]["field"].is_string(), "{bad}: {v}");
     }
 }
+}
 
-#[tokio::test]
-async fn bad_input_gets_a_400_naming_the_field_never_a_500() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn bad_input_gets_a_400_naming_the_field_never_a_500(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, f) = s
         .upload_raw(&c.token, &[("name", "a.bin")], vec![1; 10])
@@ -466,10 +470,11 @@ async fn bad_input_gets_a_400_naming_the_field_never_a_500() {
     // An empty PATCH changes nothing and succeeds.
     assert_eq!(s.call(Method::PATCH, &fpath, &c.token, None).await.0, 200);
 }
+}
 
-#[tokio::test]
-async fn file_fields_round_trip_and_patch() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn file_fields_round_trip_and_patch(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let expires = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let (st, f) = s
@@ -526,10 +531,11 @@ async fn file_fields_round_trip_and_patch() {
         400
     );
 }
+}
 
-#[tokio::test]
-async fn date_last_accessed_changes_only_on_the_data_call() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn date_last_accessed_changes_only_on_the_data_call(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, f) = s
         .upload_raw(
@@ -572,10 +578,11 @@ async fn date_last_accessed_changes_only_on_the_data_call() {
         .await;
     assert!(g["date_last_accessed"].is_string());
 }
+}
 
-#[tokio::test]
-async fn publish_uri_serves_only_the_way_publish_allows() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn publish_uri_serves_only_the_way_publish_allows(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (_, f) = s
         .upload_raw(
@@ -626,6 +633,7 @@ async fn publish_uri_serves_only_the_way_publish_allows() {
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], 403);
+}
 }
 
 #[tokio::test]
@@ -682,9 +690,9 @@ async fn an_access_name_cannot_take_the_shape_of_a_sid() {
     assert_eq!(body.as_ref(), &[1u8; 10]);
 }
 
-#[tokio::test]
-async fn access_names_are_unique() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn access_names_are_unique(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (st, _) = s
         .upload_raw(&c.token, &[("file_access_name", "taken")], vec![1])
@@ -700,6 +708,7 @@ async fn access_names_are_unique() {
         acct["total_file_count"], 1,
         "the refused upload left no trace"
     );
+}
 }
 
 /// Reads from `tcp` until EOF or `limit`; true if the server closed the connection in time.

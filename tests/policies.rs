@@ -10,8 +10,8 @@ use common::{bytes, Server, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn policy_server() -> Server {
-    Server::start_in(
+async fn policy_server(backend: &common::Backend) -> Server {
+    Server::start_with(
         tempfile::tempdir().unwrap(),
         &[
             "--admin-token",
@@ -20,6 +20,7 @@ async fn policy_server() -> Server {
             "--cleanup-interval",
             "150ms",
         ],
+        backend,
     )
     .await
 }
@@ -65,9 +66,9 @@ where
     false
 }
 
-#[tokio::test]
-async fn reject_threshold_lets_uploads_through_during_the_grace_period_then_stops_them() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn reject_threshold_lets_uploads_through_during_the_grace_period_then_stops_them(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let sid = container(
         &s,
@@ -117,10 +118,11 @@ async fn reject_threshold_lets_uploads_through_during_the_grace_period_then_stop
         .await;
     assert_eq!(st, 201);
 }
+}
 
-#[tokio::test]
-async fn without_a_grace_period_the_threshold_rejects_at_once_and_deleting_reopens_it() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn without_a_grace_period_the_threshold_rejects_at_once_and_deleting_reopens_it(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let sid = container(
         &s,
@@ -157,10 +159,11 @@ async fn without_a_grace_period_the_threshold_rejects_at_once_and_deleting_reope
     let cont = get_container(&s, &c.token, &sid).await;
     assert_eq!(cont["threshold_available_bytes_percent"], 60.0);
 }
+}
 
-#[tokio::test]
-async fn no_action_threshold_never_rejects() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn no_action_threshold_never_rejects(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let sid = container(
         &s,
@@ -177,10 +180,11 @@ async fn no_action_threshold_never_rejects() {
         );
     }
 }
+}
 
-#[tokio::test]
-async fn thresholds_are_validated_against_quotas_and_targets() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn thresholds_are_validated_against_quotas_and_targets(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     for (body, field) in [
         (
@@ -232,10 +236,11 @@ async fn thresholds_are_validated_against_quotas_and_targets() {
         );
     }
 }
+}
 
-#[tokio::test]
-async fn delete_lru_removes_exactly_the_least_recently_read_files_down_to_the_target() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn delete_lru_removes_exactly_the_least_recently_read_files_down_to_the_target(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let sid = container(&s, &c.token, json!({})).await;
     let mut sids = Vec::new();
@@ -330,10 +335,11 @@ async fn delete_lru_removes_exactly_the_least_recently_read_files_down_to_the_ta
         (Some(3), Some(300))
     );
 }
+}
 
-#[tokio::test]
-async fn delete_lru_by_bytes_stops_at_the_byte_target() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn delete_lru_by_bytes_stops_at_the_byte_target(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let sid = container(&s, &c.token, json!({"threshold_action": "delete_lru", "threshold_bytes": 1000, "threshold_bytes_target": 500})).await;
     for i in 0..4 {
@@ -350,10 +356,11 @@ async fn delete_lru_by_bytes_stops_at_the_byte_target() {
     );
     assert_eq!(get_container(&s, &c.token, &sid).await["total_files"], 1);
 }
+}
 
-#[tokio::test]
-async fn executable_bytes_named_wav_are_refused_by_a_media_only_container() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn executable_bytes_named_wav_are_refused_by_a_media_only_container(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let media_only = container(&s, &c.token, json!({"allowed_classifications": ["media"]})).await;
     let no_exe = container(
@@ -418,10 +425,11 @@ async fn executable_bytes_named_wav_are_refused_by_a_media_only_container() {
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["total_file_count"], 1, "refused uploads left nothing");
 }
+}
 
-#[tokio::test]
-async fn racing_uploads_with_the_same_unique_keys_let_exactly_one_win() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn racing_uploads_with_the_same_unique_keys_let_exactly_one_win(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let mut tasks = Vec::new();
     for i in 0..12 {
@@ -486,10 +494,11 @@ async fn racing_uploads_with_the_same_unique_keys_let_exactly_one_win() {
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["total_file_count"], 3);
 }
+}
 
-#[tokio::test]
-async fn unique_containers_are_refused_with_the_existing_sid() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn unique_containers_are_refused_with_the_existing_sid(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s
         .customer(json!({"name": "many", "max_containers": 5}))
         .await;
@@ -527,10 +536,11 @@ async fn unique_containers_are_refused_with_the_existing_sid() {
         201
     );
 }
+}
 
-#[tokio::test]
-async fn expired_files_are_deleted_with_their_bytes_totals_and_links() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn expired_files_are_deleted_with_their_bytes_totals_and_links(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let at = (chrono::Utc::now() + chrono::Duration::minutes(61)).to_rfc3339();
     let (st, f) = s
@@ -592,10 +602,11 @@ async fn expired_files_are_deleted_with_their_bytes_totals_and_links() {
         200
     );
 }
+}
 
-#[tokio::test]
-async fn signed_links_stop_working_at_their_own_expiry() {
-    let s = policy_server().await;
+on_both_backends! {
+async fn signed_links_stop_working_at_their_own_expiry(backend: Backend) {
+    let s = policy_server(&backend).await;
     let c = s.acme().await;
     let (_, f) = s.upload_raw(&c.token, &[], vec![5; 50]).await;
     let link = f["uri_download"].as_str().unwrap().to_string();
@@ -606,10 +617,11 @@ async fn signed_links_stop_working_at_their_own_expiry() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], 403);
 }
+}
 
-#[tokio::test]
-async fn the_test_clock_is_off_unless_asked_for() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn the_test_clock_is_off_unless_asked_for(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let (st, _) = s
         .call(
             Method::POST,
@@ -619,4 +631,5 @@ async fn the_test_clock_is_off_unless_asked_for() {
         )
         .await;
     assert_eq!(st, 404);
+}
 }

@@ -46,8 +46,8 @@ async fn published_with(server: Server, name: &str) -> Published {
     }
 }
 
-async fn published() -> Published {
-    published_with(Server::start().await, "recording.g722").await
+async fn published_on(backend: &common::Backend) -> Published {
+    published_with(Server::start_on(backend).await, "recording.g722").await
 }
 
 impl Published {
@@ -129,9 +129,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 // --- whole file and validators ---
 
-#[tokio::test]
-async fn whole_file_has_validators_and_exact_bytes() {
-    let p = published().await;
+on_both_backends! {
+async fn whole_file_has_validators_and_exact_bytes(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[]).await;
     assert_eq!(status, 200);
     assert_eq!(body, p.bytes);
@@ -146,10 +146,11 @@ async fn whole_file_has_validators_and_exact_bytes() {
     assert!(h.get("cache-control").is_none());
     assert!(h.get("content-range").is_none());
 }
+}
 
-#[tokio::test]
-async fn every_answer_has_cors_headers() {
-    let p = published().await;
+on_both_backends! {
+async fn every_answer_has_cors_headers(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     assert_eq!(header(&h, "access-control-allow-origin"), "*");
     let expose = header(&h, "access-control-expose-headers").to_ascii_lowercase();
@@ -169,10 +170,11 @@ async fn every_answer_has_cors_headers() {
     assert_eq!(status, 404);
     assert_eq!(header(&h, "access-control-allow-origin"), "*");
 }
+}
 
-#[tokio::test]
-async fn preflight_answers_204_with_allowed_methods_and_headers() {
-    let p = published().await;
+on_both_backends! {
+async fn preflight_answers_204_with_allowed_methods_and_headers(backend: Backend) {
+    let p = published_on(&backend).await;
     for url in [p.uri.clone(), p.download.clone()] {
         let (status, h, body) = p
             .request(
@@ -208,22 +210,24 @@ async fn preflight_answers_204_with_allowed_methods_and_headers() {
         }
     }
 }
+}
 
 // --- ranges ---
 
-#[tokio::test]
-async fn range_first_last_returns_exact_slice() {
-    let p = published().await;
+on_both_backends! {
+async fn range_first_last_returns_exact_slice(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=20-499")]).await;
     assert_eq!(status, 206);
     assert_eq!(header(&h, "content-range"), format!("bytes 20-499/{SIZE}"));
     assert_eq!(header(&h, "content-length"), "480");
     assert_eq!(body, p.slice(20, 499));
 }
+}
 
-#[tokio::test]
-async fn range_open_ended_returns_the_rest() {
-    let p = published().await;
+on_both_backends! {
+async fn range_open_ended_returns_the_rest(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=100000-")]).await;
     assert_eq!(status, 206);
     assert_eq!(
@@ -232,10 +236,11 @@ async fn range_open_ended_returns_the_rest() {
     );
     assert_eq!(body, p.slice(100_000, SIZE - 1));
 }
+}
 
-#[tokio::test]
-async fn range_suffix_returns_the_last_bytes() {
-    let p = published().await;
+on_both_backends! {
+async fn range_suffix_returns_the_last_bytes(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=-1000")]).await;
     assert_eq!(status, 206);
     assert_eq!(
@@ -244,10 +249,11 @@ async fn range_suffix_returns_the_last_bytes() {
     );
     assert_eq!(body, p.slice(SIZE - 1000, SIZE - 1));
 }
+}
 
-#[tokio::test]
-async fn range_past_the_end_is_clamped() {
-    let p = published().await;
+on_both_backends! {
+async fn range_past_the_end_is_clamped(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=299990-999999")]).await;
     assert_eq!(status, 206);
     assert_eq!(
@@ -256,10 +262,11 @@ async fn range_past_the_end_is_clamped() {
     );
     assert_eq!(body, p.slice(299_990, SIZE - 1));
 }
+}
 
-#[tokio::test]
-async fn several_ranges_answer_multipart_byteranges() {
-    let p = published().await;
+on_both_backends! {
+async fn several_ranges_answer_multipart_byteranges(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=200000-200099, 0-9, -5")]).await;
     assert_eq!(status, 206);
     let ct = header(&h, "content-type");
@@ -281,10 +288,11 @@ async fn several_ranges_answer_multipart_byteranges() {
         ]
     );
 }
+}
 
-#[tokio::test]
-async fn multipart_parts_carry_the_content_type() {
-    let p = published().await;
+on_both_backends! {
+async fn multipart_parts_carry_the_content_type(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, body) = p
         .request(
             Method::GET,
@@ -305,19 +313,21 @@ async fn multipart_parts_carry_the_content_type() {
     );
     assert!(text.ends_with(&format!("\r\n--{boundary}--\r\n")));
 }
+}
 
-#[tokio::test]
-async fn overlapping_ranges_are_coalesced() {
-    let p = published().await;
+on_both_backends! {
+async fn overlapping_ranges_are_coalesced(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=0-99,50-149,150-199")]).await;
     assert_eq!(status, 206);
     assert_eq!(header(&h, "content-range"), format!("bytes 0-199/{SIZE}"));
     assert_eq!(body, p.slice(0, 199));
 }
+}
 
-#[tokio::test]
-async fn many_tiny_ranges_never_send_more_than_the_file() {
-    let server = Server::start().await;
+on_both_backends! {
+async fn many_tiny_ranges_never_send_more_than_the_file(backend: Backend) {
+    let server = Server::start_on(&backend).await;
     let customer = server.acme().await;
     let bytes = common::bytes(200, 3);
     let (status, file) = server
@@ -339,20 +349,22 @@ async fn many_tiny_ranges_never_send_more_than_the_file() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.unwrap().to_vec(), bytes);
 }
+}
 
-#[tokio::test]
-async fn unsatisfiable_range_answers_416_with_content_range() {
-    let p = published().await;
+on_both_backends! {
+async fn unsatisfiable_range_answers_416_with_content_range(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get(&[("range", "bytes=300000-")]).await;
     assert_eq!(status, 416);
     assert_eq!(header(&h, "content-range"), format!("bytes */{SIZE}"));
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["status"], 416);
 }
+}
 
-#[tokio::test]
-async fn malformed_range_is_ignored() {
-    let p = published().await;
+on_both_backends! {
+async fn malformed_range_is_ignored(backend: Backend) {
+    let p = published_on(&backend).await;
     for range in [
         "bytes=abc",
         "bytes=5-2",
@@ -366,30 +378,33 @@ async fn malformed_range_is_ignored() {
         assert_eq!(body.len(), SIZE, "{range}");
     }
 }
+}
 
-#[tokio::test]
-async fn non_bytes_range_unit_is_ignored() {
-    let p = published().await;
+on_both_backends! {
+async fn non_bytes_range_unit_is_ignored(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, _, body) = p.get(&[("range", "items=0-10")]).await;
     assert_eq!(status, 200);
     assert_eq!(body, p.bytes);
 }
+}
 
 // --- If-Range ---
 
-#[tokio::test]
-async fn if_range_with_current_etag_answers_206() {
-    let p = published().await;
+on_both_backends! {
+async fn if_range_with_current_etag_answers_206(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let etag = header(&h, "etag").to_string();
     let (status, _, body) = p.get(&[("range", "bytes=0-9"), ("if-range", &etag)]).await;
     assert_eq!(status, 206);
     assert_eq!(body, p.slice(0, 9));
 }
+}
 
-#[tokio::test]
-async fn if_range_with_other_etag_answers_whole_file() {
-    let p = published().await;
+on_both_backends! {
+async fn if_range_with_other_etag_answers_whole_file(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p
         .get(&[("range", "bytes=0-9"), ("if-range", "\"something-else\"")])
         .await;
@@ -397,20 +412,22 @@ async fn if_range_with_other_etag_answers_whole_file() {
     assert!(h.get("content-range").is_none());
     assert_eq!(body, p.bytes);
 }
+}
 
-#[tokio::test]
-async fn if_range_with_weak_etag_answers_whole_file() {
-    let p = published().await;
+on_both_backends! {
+async fn if_range_with_weak_etag_answers_whole_file(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let weak = format!("W/{}", header(&h, "etag"));
     let (status, _, body) = p.get(&[("range", "bytes=0-9"), ("if-range", &weak)]).await;
     assert_eq!(status, 200);
     assert_eq!(body.len(), SIZE);
 }
+}
 
-#[tokio::test]
-async fn if_range_with_last_modified_date_answers_206() {
-    let p = published().await;
+on_both_backends! {
+async fn if_range_with_last_modified_date_answers_206(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let lm = header(&h, "last-modified").to_string();
     let (status, h, body) = p.get(&[("range", "bytes=20-499"), ("if-range", &lm)]).await;
@@ -418,10 +435,11 @@ async fn if_range_with_last_modified_date_answers_206() {
     assert_eq!(header(&h, "content-range"), format!("bytes 20-499/{SIZE}"));
     assert_eq!(body, p.slice(20, 499));
 }
+}
 
-#[tokio::test]
-async fn if_range_with_older_date_answers_whole_file() {
-    let p = published().await;
+on_both_backends! {
+async fn if_range_with_older_date_answers_whole_file(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let lm = httpdate::parse_http_date(header(&h, "last-modified")).unwrap();
     let older = httpdate::fmt_http_date(lm - Duration::from_secs(86_400));
@@ -432,10 +450,11 @@ async fn if_range_with_older_date_answers_whole_file() {
     assert!(h.get("content-range").is_none());
     assert_eq!(body, p.bytes);
 }
+}
 
-#[tokio::test]
-async fn if_range_with_later_date_answers_whole_file() {
-    let p = published().await;
+on_both_backends! {
+async fn if_range_with_later_date_answers_whole_file(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let lm = httpdate::parse_http_date(header(&h, "last-modified")).unwrap();
     let later = httpdate::fmt_http_date(lm + Duration::from_secs(1));
@@ -445,12 +464,13 @@ async fn if_range_with_later_date_answers_whole_file() {
     assert_eq!(status, 200);
     assert_eq!(body.len(), SIZE);
 }
+}
 
 // --- 304 and 412 ---
 
-#[tokio::test]
-async fn if_none_match_with_current_etag_answers_304() {
-    let p = published().await;
+on_both_backends! {
+async fn if_none_match_with_current_etag_answers_304(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let etag = header(&h, "etag").to_string();
     for value in [
@@ -466,18 +486,20 @@ async fn if_none_match_with_current_etag_answers_304() {
         assert!(h.get("last-modified").is_some());
     }
 }
+}
 
-#[tokio::test]
-async fn if_none_match_with_other_etag_answers_200() {
-    let p = published().await;
+on_both_backends! {
+async fn if_none_match_with_other_etag_answers_200(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, _, body) = p.get(&[("if-none-match", "\"other\"")]).await;
     assert_eq!(status, 200);
     assert_eq!(body.len(), SIZE);
 }
+}
 
-#[tokio::test]
-async fn if_modified_since_not_older_answers_304() {
-    let p = published().await;
+on_both_backends! {
+async fn if_modified_since_not_older_answers_304(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let lm = header(&h, "last-modified").to_string();
     let (status, _, body) = p.get(&[("if-modified-since", &lm)]).await;
@@ -488,20 +510,22 @@ async fn if_modified_since_not_older_answers_304() {
     let (status, _, _) = p.get(&[("if-modified-since", &older)]).await;
     assert_eq!(status, 200);
 }
+}
 
-#[tokio::test]
-async fn if_none_match_takes_precedence_over_if_modified_since() {
-    let p = published().await;
+on_both_backends! {
+async fn if_none_match_takes_precedence_over_if_modified_since(backend: Backend) {
+    let p = published_on(&backend).await;
     let now = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(60));
     let (status, _, _) = p
         .get(&[("if-none-match", "\"other\""), ("if-modified-since", &now)])
         .await;
     assert_eq!(status, 200);
 }
+}
 
-#[tokio::test]
-async fn if_match_with_other_etag_answers_412() {
-    let p = published().await;
+on_both_backends! {
+async fn if_match_with_other_etag_answers_412(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, _) = p.get(&[("if-match", "\"other\"")]).await;
     assert_eq!(status, 412);
     assert!(h.get("etag").is_some());
@@ -510,10 +534,11 @@ async fn if_match_with_other_etag_answers_412() {
     let (status, _, _) = p.get(&[("if-match", &etag)]).await;
     assert_eq!(status, 200);
 }
+}
 
-#[tokio::test]
-async fn if_unmodified_since_older_answers_412() {
-    let p = published().await;
+on_both_backends! {
+async fn if_unmodified_since_older_answers_412(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let lm = httpdate::parse_http_date(header(&h, "last-modified")).unwrap();
     let older = httpdate::fmt_http_date(lm - Duration::from_secs(1));
@@ -524,10 +549,11 @@ async fn if_unmodified_since_older_answers_412() {
         .await;
     assert_eq!(status, 200);
 }
+}
 
-#[tokio::test]
-async fn failed_if_match_wins_over_if_none_match() {
-    let p = published().await;
+on_both_backends! {
+async fn failed_if_match_wins_over_if_none_match(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let etag = header(&h, "etag").to_string();
     let (status, _, _) = p
@@ -535,12 +561,13 @@ async fn failed_if_match_wins_over_if_none_match() {
         .await;
     assert_eq!(status, 412);
 }
+}
 
 // --- HEAD ---
 
-#[tokio::test]
-async fn head_answers_the_headers_of_get_without_body() {
-    let p = published().await;
+on_both_backends! {
+async fn head_answers_the_headers_of_get_without_body(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, get_h, _) = p.get(&[]).await;
     let (status, h, body) = p.request(Method::HEAD, &p.uri, &[]).await;
     assert_eq!(status, 200);
@@ -556,10 +583,11 @@ async fn head_answers_the_headers_of_get_without_body() {
         assert_eq!(header(&h, name), header(&get_h, name), "{name}");
     }
 }
+}
 
-#[tokio::test]
-async fn head_with_range_answers_206_headers() {
-    let p = published().await;
+on_both_backends! {
+async fn head_with_range_answers_206_headers(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p
         .request(Method::HEAD, &p.uri, &[("range", "bytes=10-19")])
         .await;
@@ -568,12 +596,13 @@ async fn head_with_range_answers_206_headers() {
     assert_eq!(header(&h, "content-range"), format!("bytes 10-19/{SIZE}"));
     assert_eq!(header(&h, "content-length"), "10");
 }
+}
 
 // --- overrides ---
 
-#[tokio::test]
-async fn disposition_attachment_with_name() {
-    let p = published().await;
+on_both_backends! {
+async fn disposition_attachment_with_name(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, _) = p
         .get_query("disposition=attachment&disposition_name=my_file.wav")
         .await;
@@ -583,20 +612,22 @@ async fn disposition_attachment_with_name() {
         "attachment; filename*=UTF-8''my_file.wav; filename=\"my_file.wav\""
     );
 }
+}
 
-#[tokio::test]
-async fn disposition_without_name_uses_the_files_name() {
-    let p = published().await;
+on_both_backends! {
+async fn disposition_without_name_uses_the_files_name(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get_query("disposition=attachment").await;
     assert_eq!(
         header(&h, "content-disposition"),
         "attachment; filename*=UTF-8''recording.g722; filename=\"recording.g722\""
     );
 }
+}
 
-#[tokio::test]
-async fn disposition_name_with_crlf_cannot_add_a_header() {
-    let p = published().await;
+on_both_backends! {
+async fn disposition_name_with_crlf_cannot_add_a_header(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, _) = p
         .get_query("disposition_name=a%0D%0ASet-Cookie:%20x=1.wav")
         .await;
@@ -607,10 +638,11 @@ async fn disposition_name_with_crlf_cannot_add_a_header() {
         "inline; filename*=UTF-8''a%0D%0ASet-Cookie%3A%20x%3D1.wav; filename=\"a__Set-Cookie: x=1.wav\""
     );
 }
+}
 
-#[tokio::test]
-async fn disposition_name_with_quotes_stays_inside_the_value() {
-    let p = published().await;
+on_both_backends! {
+async fn disposition_name_with_quotes_stays_inside_the_value(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p
         .get_query("disposition_name=a%22%3B%20filename%3D%22evil.exe")
         .await;
@@ -619,10 +651,11 @@ async fn disposition_name_with_quotes_stays_inside_the_value() {
         "inline; filename*=UTF-8''a%22%3B%20filename%3D%22evil.exe; filename=\"a_; filename=_evil.exe\""
     );
 }
+}
 
-#[tokio::test]
-async fn disposition_name_non_ascii_is_percent_encoded() {
-    let p = published().await;
+on_both_backends! {
+async fn disposition_name_non_ascii_is_percent_encoded(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p
         .get_query("disposition_name=%C3%A9t%C3%A9%20%E2%82%AC.mp3")
         .await;
@@ -631,27 +664,30 @@ async fn disposition_name_non_ascii_is_percent_encoded() {
         "inline; filename*=UTF-8''%C3%A9t%C3%A9%20%E2%82%AC.mp3; filename=\"_t_ _.mp3\""
     );
 }
+}
 
-#[tokio::test]
-async fn bad_disposition_answers_400_naming_it() {
-    let p = published().await;
+on_both_backends! {
+async fn bad_disposition_answers_400_naming_it(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, body) = p.get_query("disposition=download").await;
     assert_eq!(status, 400);
     assert_eq!(error_field(&body), "disposition");
     assert_eq!(header(&h, "access-control-allow-origin"), "*");
 }
+}
 
-#[tokio::test]
-async fn content_type_overrides_the_stored_type() {
-    let p = published().await;
+on_both_backends! {
+async fn content_type_overrides_the_stored_type(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, h, _) = p.get_query("content_type=audio/G722").await;
     assert_eq!(status, 200);
     assert_eq!(header(&h, "content-type"), "audio/G722");
 }
+}
 
-#[tokio::test]
-async fn bad_content_type_answers_400_naming_it() {
-    let p = published().await;
+on_both_backends! {
+async fn bad_content_type_answers_400_naming_it(backend: Backend) {
+    let p = published_on(&backend).await;
     for bad in ["nonsense", "audio/mpeg%0D%0AX-Evil:%201", "%C3%A9/x"] {
         let (status, h, body) = p.get_query(&format!("content_type={bad}")).await;
         assert_eq!(status, 400, "{bad}");
@@ -659,24 +695,27 @@ async fn bad_content_type_answers_400_naming_it() {
         assert!(h.get("x-evil").is_none());
     }
 }
+}
 
-#[tokio::test]
-async fn cache_headers_no_sets_no_cache() {
-    let p = published().await;
+on_both_backends! {
+async fn cache_headers_no_sets_no_cache(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get_query("cache_headers=no").await;
     assert_eq!(header(&h, "cache-control"), "no-cache");
 }
+}
 
-#[tokio::test]
-async fn cache_headers_seconds_sets_public_max_age() {
-    let p = published().await;
+on_both_backends! {
+async fn cache_headers_seconds_sets_public_max_age(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get_query("cache_headers=3600").await;
     assert_eq!(header(&h, "cache-control"), "public, max-age=3600");
 }
+}
 
-#[tokio::test]
-async fn cache_control_passes_a_seed_directive() {
-    let p = published().await;
+on_both_backends! {
+async fn cache_control_passes_a_seed_directive(backend: Backend) {
+    let p = published_on(&backend).await;
     for d in [
         "max-age=60",
         "max-stale",
@@ -692,17 +731,19 @@ async fn cache_control_passes_a_seed_directive() {
         assert_eq!(header(&h, "cache-control"), d);
     }
 }
+}
 
-#[tokio::test]
-async fn cache_headers_win_over_cache_control() {
-    let p = published().await;
+on_both_backends! {
+async fn cache_headers_win_over_cache_control(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get_query("cache_control=no-store&cache_headers=60").await;
     assert_eq!(header(&h, "cache-control"), "public, max-age=60");
 }
+}
 
-#[tokio::test]
-async fn bad_cache_parameters_answer_400_naming_them() {
-    let p = published().await;
+on_both_backends! {
+async fn bad_cache_parameters_answer_400_naming_them(backend: Backend) {
+    let p = published_on(&backend).await;
     for (query, field) in [
         ("cache_headers=soon", "cache_headers"),
         ("cache_headers=-5", "cache_headers"),
@@ -714,10 +755,11 @@ async fn bad_cache_parameters_answer_400_naming_them() {
         assert_eq!(error_field(&body), field, "{query}");
     }
 }
+}
 
-#[tokio::test]
-async fn cache_control_appears_on_304() {
-    let p = published().await;
+on_both_backends! {
+async fn cache_control_appears_on_304(backend: Backend) {
+    let p = published_on(&backend).await;
     let (_, h, _) = p.get(&[]).await;
     let etag = header(&h, "etag").to_string();
     let (status, h, _) = p
@@ -730,12 +772,13 @@ async fn cache_control_appears_on_304() {
     assert_eq!(status, 304);
     assert_eq!(header(&h, "cache-control"), "public, max-age=60");
 }
+}
 
 // --- signed links ---
 
-#[tokio::test]
-async fn signed_link_serves_like_the_publish_uri() {
-    let p = published().await;
+on_both_backends! {
+async fn signed_link_serves_like_the_publish_uri(backend: Backend) {
+    let p = published_on(&backend).await;
     let url = format!("{}&disposition=attachment&cache_headers=no", p.download);
     let (status, h, body) = p
         .request(Method::GET, &url, &[("range", "bytes=5-14")])
@@ -750,10 +793,11 @@ async fn signed_link_serves_like_the_publish_uri() {
     assert_eq!(status, 200);
     assert_eq!(body, p.bytes);
 }
+}
 
-#[tokio::test]
-async fn signed_link_works_for_an_unpublished_file() {
-    let p = published().await;
+on_both_backends! {
+async fn signed_link_works_for_an_unpublished_file(backend: Backend) {
+    let p = published_on(&backend).await;
     let (status, _) = p
         .server
         .call(
@@ -768,10 +812,11 @@ async fn signed_link_works_for_an_unpublished_file() {
     assert_eq!(status, 200);
     assert_eq!(body.len(), SIZE);
 }
+}
 
-#[tokio::test]
-async fn tampered_signed_link_answers_403() {
-    let p = published().await;
+on_both_backends! {
+async fn tampered_signed_link_answers_403(backend: Backend) {
+    let p = published_on(&backend).await;
     let (base, sig) = p.download.rsplit_once("signature=").unwrap();
     let flipped: String = sig
         .chars()
@@ -804,10 +849,11 @@ async fn tampered_signed_link_answers_403() {
         .await;
     assert_eq!(status, 403);
 }
+}
 
-#[tokio::test]
-async fn signature_is_checked_before_the_query_overrides() {
-    let p = published().await;
+on_both_backends! {
+async fn signature_is_checked_before_the_query_overrides(backend: Backend) {
+    let p = published_on(&backend).await;
     let (path, _) = p.download.split_once('?').unwrap();
     let (status, _, _) = p
         .request(
@@ -817,6 +863,7 @@ async fn signature_is_checked_before_the_query_overrides() {
         )
         .await;
     assert_eq!(status, 403);
+}
 }
 
 #[tokio::test]
@@ -836,9 +883,9 @@ async fn expired_signed_link_answers_403() {
 
 // --- the file going away ---
 
-#[tokio::test]
-async fn deleted_file_answers_404_at_once() {
-    let p = published().await;
+on_both_backends! {
+async fn deleted_file_answers_404_at_once(backend: Backend) {
+    let p = published_on(&backend).await;
     // Warm every path, so a cached lookup would show.
     assert_eq!(p.get(&[("range", "bytes=0-9")]).await.0, 206);
     assert_eq!(p.request(Method::GET, &p.download, &[]).await.0, 200);
@@ -856,10 +903,11 @@ async fn deleted_file_answers_404_at_once() {
     assert_eq!(p.get(&[("range", "bytes=0-9")]).await.0, 404);
     assert_eq!(p.request(Method::GET, &p.download, &[]).await.0, 404);
 }
+}
 
-#[tokio::test]
-async fn unpublished_file_answers_404_at_once() {
-    let p = published().await;
+on_both_backends! {
+async fn unpublished_file_answers_404_at_once(backend: Backend) {
+    let p = published_on(&backend).await;
     assert_eq!(p.get(&[]).await.0, 200);
     let (status, _) = p
         .server
@@ -873,10 +921,11 @@ async fn unpublished_file_answers_404_at_once() {
     assert_eq!(status, 200);
     assert_eq!(p.get(&[]).await.0, 404);
 }
+}
 
-#[tokio::test]
-async fn access_name_publish_follows_a_patch_at_once() {
-    let p = published().await;
+on_both_backends! {
+async fn access_name_publish_follows_a_patch_at_once(backend: Backend) {
+    let p = published_on(&backend).await;
     assert_eq!(p.get(&[]).await.0, 200);
     let (status, file) = p
         .server
@@ -895,10 +944,11 @@ async fn access_name_publish_follows_a_patch_at_once() {
     assert_eq!(status, 200);
     assert_eq!(body, p.bytes);
 }
+}
 
-#[tokio::test]
-async fn data_endpoint_honours_ranges() {
-    let p = published().await;
+on_both_backends! {
+async fn data_endpoint_honours_ranges(backend: Backend) {
+    let p = published_on(&backend).await;
     let resp = p
         .server
         .client
@@ -913,4 +963,5 @@ async fn data_endpoint_honours_ranges() {
         resp.bytes().await.unwrap().to_vec(),
         p.slice(SIZE - 10, SIZE - 1)
     );
+}
 }

@@ -78,9 +78,9 @@ async fn get(s: &Server, url: &str, range: Option<&str>) -> reqwest::Response {
     r.send().await.unwrap()
 }
 
-#[tokio::test]
-async fn every_format_answers_its_content_type_and_decodes_back() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn every_format_answers_its_content_type_and_decodes_back(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (uri, f) = published(&s, &c.token, "speech.wav", fixture("speech16k.wav")).await;
     let source_ms = f["media"]["duration_ms"].as_f64().unwrap();
@@ -111,10 +111,11 @@ async fn every_format_answers_its_content_type_and_decodes_back() {
         );
     }
 }
+}
 
-#[tokio::test]
-async fn br_lowers_the_bitrate_and_is_ignored_when_not_lower() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn br_lowers_the_bitrate_and_is_ignored_when_not_lower(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (uri, f) = published(&s, &c.token, "music.mp3", fixture("music.mp3")).await;
     let source_bps = f["media"]["bitrate"].as_f64().unwrap();
@@ -138,10 +139,11 @@ async fn br_lowers_the_bitrate_and_is_ignored_when_not_lower() {
         assert_eq!(r.bytes().await.unwrap(), fixture("music.mp3"));
     }
 }
+}
 
-#[tokio::test]
-async fn ranges_on_converted_copies_equal_the_slice_of_the_whole_copy_first_request_included() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn ranges_on_converted_copies_equal_the_slice_of_the_whole_copy_first_request_included(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (uri, _) = published(&s, &c.token, "music.wav", fixture("music44k.wav")).await;
     for (fmt, _) in FORMATS {
@@ -184,10 +186,11 @@ async fn ranges_on_converted_copies_equal_the_slice_of_the_whole_copy_first_requ
             .starts_with("multipart/byteranges"));
     }
 }
+}
 
-#[tokio::test]
-async fn converted_copies_have_their_own_etag_and_answer_304() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn converted_copies_have_their_own_etag_and_answer_304(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (uri, f) = published(&s, &c.token, "speech.wav", fixture("speech8k.wav")).await;
     let r = get(&s, &format!("{uri}?f=mp3"), None).await;
@@ -236,10 +239,11 @@ async fn converted_copies_have_their_own_etag_and_answer_304() {
     .await;
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
 }
+}
 
-#[tokio::test]
-async fn bad_f_or_br_is_400_and_a_file_that_is_not_audio_is_415() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn bad_f_or_br_is_400_and_a_file_that_is_not_audio_is_415(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (uri, _) = published(&s, &c.token, "speech.wav", fixture("speech8k.wav")).await;
     for (q, field) in [
@@ -264,10 +268,11 @@ async fn bad_f_or_br_is_400_and_a_file_that_is_not_audio_is_415() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "audio/basic");
 }
+}
 
-#[tokio::test]
-async fn upload_with_type_audio_stores_the_converted_file() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn upload_with_type_audio_stores_the_converted_file(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (st, f) = s
         .upload_multipart(
@@ -327,10 +332,11 @@ async fn upload_with_type_audio_stores_the_converted_file() {
     assert_eq!(f["content_format"], "mp3");
     assert_eq!(f["size"].as_u64(), Some(fixture("speech.mp3").len() as u64));
 }
+}
 
-#[tokio::test]
-async fn undecodable_audio_at_upload_is_422_and_stores_nothing() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn undecodable_audio_at_upload_is_422_and_stores_nothing(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let mut junk = b"RIFF\x24\0\0\0WAVEfmt ".to_vec();
     junk.extend_from_slice(&[0xff; 200]);
@@ -350,10 +356,11 @@ async fn undecodable_audio_at_upload_is_422_and_stores_nothing() {
     let (_, acct) = s.call(Method::GET, "/v1/account", &c.token, None).await;
     assert_eq!(acct["total_file_count"], 0);
 }
+}
 
-#[tokio::test]
-async fn a_deleted_or_replaced_file_never_serves_a_stale_copy() {
-    let s = Server::start().await;
+on_both_backends! {
+async fn a_deleted_or_replaced_file_never_serves_a_stale_copy(backend: Backend) {
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (st, a) = s
         .upload_raw(
@@ -401,6 +408,7 @@ async fn a_deleted_or_replaced_file_never_serves_a_stale_copy() {
         info.duration_ms
     );
 }
+}
 
 #[tokio::test]
 async fn a_client_that_disconnects_frees_its_worker_and_a_full_pool_answers_503() {
@@ -431,12 +439,12 @@ async fn a_client_that_disconnects_frees_its_worker_and_a_full_pool_answers_503(
     assert!(s.log().contains("conversion cancelled"), "{}", s.log());
 }
 
-#[tokio::test]
-async fn converted_copies_play_in_ffmpeg() {
+on_both_backends! {
+async fn converted_copies_play_in_ffmpeg(backend: Backend) {
     if !common::have_tool("ffmpeg") {
         return;
     }
-    let s = Server::start().await;
+    let s = Server::start_on(&backend).await;
     let c = s.acme().await;
     let (uri, _) = published(&s, &c.token, "music.wav", fixture("music44k.wav")).await;
     let dir = tempfile::tempdir().unwrap();
@@ -469,4 +477,5 @@ async fn converted_copies_play_in_ffmpeg() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
 }
