@@ -315,6 +315,7 @@ async fn a_restart_keeps_every_file_and_total(backend: Backend) {
     // A stray unfinished upload and orphan bytes, as a crash would leave them.
     let orphan = "ffffffffffffffffffffffffffffffff";
     common::leave_crash_leftovers(&backend, data_dir.path(), orphan).await;
+    assert_eq!(backend.unfinished_uploads(data_dir.path()).await, 1);
     // On a shared store only leftovers older than the grace period go; here, all of them.
     let s = Server::start_with(
         data_dir,
@@ -542,5 +543,69 @@ async fn multipart_parts_in_either_order_follow_the_named_container(backend: Bac
     assert_eq!(r.status(), 400);
     assert_eq!(totals(&s, &c.token).await, (1, 5000));
     assert_eq!(s.stored_blobs().await, 1);
+}
+}
+
+/// Bigger than two S3 parts (8 MiB each by default), so it is sent as a multipart upload.
+const LARGE: usize = 20 << 20;
+
+on_both_backends! {
+async fn a_large_upload_streams_through_and_reads_back_exactly(backend: Backend) {
+    let s = Server::start_on(&backend).await;
+    let c = s.acme().await;
+    let data = bytes(LARGE, 21);
+    let (st, f) = s
+        .upload_raw(&c.token, &[("name", "large.bin"), ("publish", "file_sid")], data.clone())
+        .await;
+    assert_eq!(st, 201, "{f}");
+    assert_eq!(f["checksum_sha256"], hex::encode(Sha256::digest(&data)).as_str());
+    let uri = f["publish_uri"].as_str().unwrap();
+    let whole = s.client.get(uri).send().await.unwrap().bytes().await.unwrap();
+    assert!(whole.as_ref() == data.as_slice(), "whole file differs");
+    // A range across the boundary of the first two parts.
+    let part = s
+        .client
+        .get(uri)
+        .header("range", "bytes=8388000-8389000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &data[8388000..=8389000]);
+    assert_eq!(s.stored_blobs().await, 1);
+    assert_eq!(s.unfinished_uploads().await, 0);
+}
+}
+
+on_both_backends! {
+async fn a_large_upload_cut_off_mid_body_leaves_no_unfinished_upload(backend: Backend) {
+    let s = Server::start_on(&backend).await;
+    let c = s.acme().await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let token = c.token.clone();
+    // Two parts' worth sent of a body announced twice as long, then the client is gone.
+    tokio::task::spawn_blocking(move || {
+        let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            sock,
+            "POST /v1/files?name=cut.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            2 * LARGE
+        )
+        .unwrap();
+        sock.write_all(&bytes(LARGE, 22)).unwrap();
+        sock.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    })
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if s.unfinished_uploads().await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.unfinished_uploads().await, 0, "the multipart upload was aborted");
+    assert_eq!(s.stored_blobs().await, 0);
+    assert_eq!(totals(&s, &c.token).await, (0, 0));
 }
 }

@@ -17,6 +17,8 @@ pub struct Garage {
     pub access_key: String,
     pub secret_key: String,
     pub region: String,
+    program: String,
+    config: std::path::PathBuf,
 }
 
 impl Garage {
@@ -30,9 +32,46 @@ impl Garage {
         ]
     }
 
-    /// A `s3://` URL of a fresh, empty prefix.
+    /// Runs the `garage` command line against the server; its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.program)
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run garage");
+        assert!(
+            out.status.success(),
+            "garage {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A `s3://` URL of a prefix in a fresh bucket of its own (so that Garage's counts of a
+    /// bucket, e.g. unfinished uploads, are one test's).
     pub fn fresh_url(&self) -> String {
-        format!("s3://{}/t{}", self.bucket, &uuid_like()[..16])
+        let bucket = format!("t{}", &uuid_like()[..20]);
+        self.cli(&["bucket", "create", &bucket]);
+        self.cli(&[
+            "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", &self.access_key,
+        ]);
+        format!("s3://{bucket}/media")
+    }
+
+    /// Multipart uploads Garage holds unfinished in the bucket of `url`.
+    pub fn unfinished_multipart(&self, url: &str) -> usize {
+        let bucket = url
+            .trim_start_matches("s3://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let info = self.cli(&["bucket", "info", bucket]);
+        info.lines()
+            .find(|l| l.starts_with("Unfinished uploads:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -124,6 +163,8 @@ root_domain = ".s3.garage.localhost"
         access_key: format!("GK{}", &uuid_like()[..24]),
         secret_key: uuid_like() + &uuid_like(),
         region: "garage".into(),
+        program: program.clone(),
+        config: config.clone(),
     };
     let log = dir.join("garage.log");
     let script = format!(

@@ -62,6 +62,25 @@ impl Backend {
         }
     }
 
+    /// Uploads left unfinished in the stores of a server whose data dir is `data`: spooled
+    /// parts on disk, or multipart uploads in the bucket (named by mediastore or held by Garage).
+    pub async fn unfinished_uploads(&self, data: &std::path::Path) -> usize {
+        match self {
+            Backend::Embedded => std::fs::read_dir(data.join("store/blobs/.spool"))
+                .unwrap()
+                .count(),
+            Backend::Distributed { blob_url, env, .. } => {
+                let named = garage::list(blob_url, env)
+                    .await
+                    .iter()
+                    .filter(|k| k.starts_with(".uploads/"))
+                    .count();
+                let held = garage::garage().map_or(0, |g| g.unfinished_multipart(blob_url));
+                named.max(held)
+            }
+        }
+    }
+
     /// True on the distributed stores.
     pub fn is_distributed(&self) -> bool {
         matches!(self, Backend::Distributed { .. })
@@ -259,18 +278,9 @@ impl Server {
         }
     }
 
-    /// Uploads left unfinished: spooled parts on disk, or named multipart uploads in the bucket.
+    /// Uploads left unfinished: spooled parts on disk, or multipart uploads in the bucket.
     pub async fn unfinished_uploads(&self) -> usize {
-        match &self.backend {
-            Backend::Embedded => std::fs::read_dir(self.data.path().join("store/blobs/.spool"))
-                .unwrap()
-                .count(),
-            Backend::Distributed { blob_url, env, .. } => garage::list(blob_url, env)
-                .await
-                .iter()
-                .filter(|k| k.starts_with(".uploads/"))
-                .count(),
-        }
+        self.backend.unfinished_uploads(self.data.path()).await
     }
 
     /// The key of the blob whose bytes have this SHA-256 (the API does not show blob keys).
