@@ -1,9 +1,12 @@
 //! Storage behind two small traits: metadata ([`meta::MetaStore`]) and bytes ([`blob::BlobStore`]),
-//! with the embedded implementations (SQLite, local files) as the default.
+//! with the embedded implementations (SQLite, local files) as the default and PostgreSQL for a
+//! cluster of nodes.
 
 pub mod blob;
 pub mod fs;
 pub mod meta;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -15,6 +18,9 @@ pub use meta::{MetaError, MetaStore};
 pub async fn open_meta(url: &str) -> Result<Arc<dyn MetaStore>, MetaError> {
     if url.starts_with("sqlite://") {
         return Ok(Arc::new(sqlite::SqliteMeta::open(url).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgMeta::open(url).await?));
     }
     Err(MetaError::Unsupported(url.to_string()))
 }
