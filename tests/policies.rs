@@ -159,6 +159,60 @@ async fn without_a_grace_period_the_threshold_rejects_at_once_and_deleting_reope
 }
 
 #[tokio::test]
+async fn re_including_a_file_past_a_reached_reject_threshold_is_refused_and_changes_nothing() {
+    let s = policy_server().await;
+    let c = s.acme().await;
+    let sid = container(
+        &s,
+        &c.token,
+        json!({"threshold_action": "reject", "threshold_bytes": 100}),
+    )
+    .await;
+    let (st, _) = s
+        .upload_raw(&c.token, &[("container_sid", sid.as_str())], vec![1; 100])
+        .await;
+    assert_eq!(st, 201);
+    let (st, outside) = s
+        .upload_raw(
+            &c.token,
+            &[
+                ("container_sid", sid.as_str()),
+                ("threshold_include", "false"),
+            ],
+            vec![1; 10],
+        )
+        .await;
+    assert_eq!(st, 201);
+    let before = get_container(&s, &c.token, &sid).await;
+    let path = format!("/v1/files/{}", outside["file_sid"].as_str().unwrap());
+    let (st, v) = s
+        .call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"threshold_include": true})),
+        )
+        .await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["errors"][0]["field"], "threshold");
+    let after = get_container(&s, &c.token, &sid).await;
+    for field in [
+        "threshold_total_bytes",
+        "threshold_total_files",
+        "total_bytes",
+        "total_files",
+    ] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    assert_eq!(after["threshold_total_bytes"], 100);
+    let (_, file) = s.call(Method::GET, &path, &c.token, None).await;
+    assert_eq!(
+        file["threshold_include"], false,
+        "the refused PATCH changed nothing"
+    );
+}
+
+#[tokio::test]
 async fn no_action_threshold_never_rejects() {
     let s = policy_server().await;
     let c = s.acme().await;

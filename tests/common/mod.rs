@@ -2,6 +2,8 @@
 //! dir, and gives a reqwest client and helpers for the contract's calls.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -32,6 +34,13 @@ impl Server {
     /// A server with the default test settings.
     pub async fn start() -> Server {
         Self::start_in(tempfile::tempdir().unwrap(), &["--admin-token", ADMIN]).await
+    }
+
+    /// A server with the default test settings plus `extra` flags (e.g. `--metadata-url`).
+    pub async fn start_with(extra: &[&str]) -> Server {
+        let mut args = vec!["--admin-token", ADMIN];
+        args.extend_from_slice(extra);
+        Self::start_in(tempfile::tempdir().unwrap(), &args).await
     }
 
     /// A server with extra flags (no admin token is passed unless in `args`).
