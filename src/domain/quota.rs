@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn re_including_past_the_grace_period_is_refused_like_an_upload() {
         let c = reached(None);
-        let e = set_included(&c, 10, true, Timestamp(2000)).unwrap_err();
+        let e = set_included(&c, 10, true, Timestamp(2000)).expect_err("refused");
         assert_eq!(
             e,
             admit(
@@ -227,7 +227,7 @@ mod tests {
                 },
                 Timestamp(2000)
             )
-            .unwrap_err()
+            .expect_err("refused")
         );
         assert!(matches!(e, DomainError::QuotaExceeded { ref field, .. } if field == "threshold"));
     }
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn re_including_within_the_grace_period_adds_and_keeps_the_episode() {
         let c = reached(Some(60));
-        let st = set_included(&c, 10, true, Timestamp(2000)).unwrap();
+        let st = set_included(&c, 10, true, Timestamp(2000)).expect("admitted");
         assert_eq!(
             st,
             ThresholdState {
@@ -251,7 +251,7 @@ mod tests {
         let mut c = reached(None);
         c.threshold_total_bytes = 90;
         c.threshold_reached_at = None;
-        let st = set_included(&c, 10, true, Timestamp(5000)).unwrap();
+        let st = set_included(&c, 10, true, Timestamp(5000)).expect("admitted");
         assert_eq!(
             (st.total_bytes, st.reached_at),
             (100, Some(Timestamp(5000)))
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn excluding_releases_and_ends_the_episode_below_the_threshold() {
         let c = reached(None);
-        let st = set_included(&c, 10, false, Timestamp(2000)).unwrap();
+        let st = set_included(&c, 10, false, Timestamp(2000)).expect("released");
         assert_eq!(
             st,
             ThresholdState {

@@ -7,6 +7,7 @@ pub mod fs;
 pub mod meta;
 pub mod postgres;
 mod rows;
+mod sql_store;
 pub mod sqlite;
 
 use std::sync::Arc;

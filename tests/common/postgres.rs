@@ -123,7 +123,8 @@ fn start() -> Option<Cluster> {
         data.display(),
         dir.display()
     );
-    // The watchdog: the server lives while this test binary does, then goes with its dir.
+    // The watchdog: the server lives while this test binary does, then goes with its dir. It
+    // outlives this process by design, so it is never waited for.
     let watchdog = format!(
         "{postgres} >{log} 2>&1 & p=$!; while [ -d /proc/{pid} ]; do sleep 0.5; done; \
          kill -INT $p; wait $p; rm -rf {dir}",
@@ -131,6 +132,7 @@ fn start() -> Option<Cluster> {
         pid = std::process::id(),
         dir = dir.display()
     );
+    #[allow(clippy::zombie_processes)]
     run(Path::new("sh"))
         .args(["-c", &watchdog])
         .stdin(Stdio::null())
