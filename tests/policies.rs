@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bytes, Server, ADMIN};
+use common::{bytes, eventually, Server, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -25,44 +25,15 @@ async fn policy_server() -> Server {
 }
 
 async fn container(s: &Server, token: &str, body: Value) -> String {
-    let (st, c) = s
-        .call(Method::POST, "/v1/containers", token, Some(body))
-        .await;
-    assert_eq!(st, 201, "{c}");
-    c["container_sid"].as_str().unwrap().to_string()
+    s.container(token, body).await
 }
 
 async fn advance(s: &Server, secs: i64) {
-    let (st, _) = s
-        .call(
-            Method::POST,
-            "/v1/admin/clock",
-            ADMIN,
-            Some(json!({"advance_seconds": secs})),
-        )
-        .await;
-    assert_eq!(st, 200);
+    s.advance(secs).await
 }
 
 async fn get_container(s: &Server, token: &str, sid: &str) -> Value {
-    s.call(Method::GET, &format!("/v1/containers/{sid}"), token, None)
-        .await
-        .1
-}
-
-/// Polls until `f` holds (the cleanup runs in the background).
-async fn eventually<F, Fut>(mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..60 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    s.get_container(token, sid).await
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::postgres::fresh_database;
-use common::{bytes, Customer, Server, ADMIN};
+use common::{bytes, eventually, Customer, Server, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -23,20 +23,6 @@ async fn pg_server(url: &str, extra: &[&str]) -> Server {
     ];
     args.extend_from_slice(extra);
     Server::start_with(&args).await
-}
-
-async fn container(s: &Server, token: &str, body: Value) -> String {
-    let (st, c) = s
-        .call(Method::POST, "/v1/containers", token, Some(body))
-        .await;
-    assert_eq!(st, 201, "{c}");
-    c["container_sid"].as_str().unwrap().to_string()
-}
-
-async fn get_container(s: &Server, token: &str, sid: &str) -> Value {
-    s.call(Method::GET, &format!("/v1/containers/{sid}"), token, None)
-        .await
-        .1
 }
 
 /// (files, bytes) of the caller's account.
@@ -85,43 +71,16 @@ fn count(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
 
-async fn advance(s: &Server, secs: i64) {
-    let (st, _) = s
-        .call(
-            Method::POST,
-            "/v1/admin/clock",
-            ADMIN,
-            Some(json!({"advance_seconds": secs})),
-        )
-        .await;
-    assert_eq!(st, 200);
-}
-
-/// Polls until `f` holds (the cleanup runs in the background).
-async fn eventually<F, Fut>(mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..60 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn racing_uploads_fill_a_container_quota_exactly() {
     let Some(url) = fresh_database() else { return };
     let s = pg_server(&url, &[]).await;
     let c = s.acme().await;
-    let sid = container(&s, &c.token, json!({"quota_bytes": 1000})).await;
+    let sid = s.container(&c.token, json!({"quota_bytes": 1000})).await;
     let statuses = race(&[&s], &c.token, &[&sid], 24, 100).await;
     assert_eq!(count(&statuses, 201), 10, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 14, "{statuses:?}");
-    let cont = get_container(&s, &c.token, &sid).await;
+    let cont = s.get_container(&c.token, &sid).await;
     assert_eq!(
         (cont["total_files"].as_i64(), cont["total_bytes"].as_i64()),
         (Some(10), Some(1000))
@@ -136,15 +95,15 @@ async fn racing_uploads_into_two_containers_fill_the_customer_quota_exactly() {
     let c = s
         .customer(json!({"name": "tight", "quota_bytes": 1000, "max_containers": 3}))
         .await;
-    let a = container(&s, &c.token, json!({"quota_bytes": 1000})).await;
-    let b = container(&s, &c.token, json!({"quota_bytes": 1000})).await;
+    let a = s.container(&c.token, json!({"quota_bytes": 1000})).await;
+    let b = s.container(&c.token, json!({"quota_bytes": 1000})).await;
     let statuses = race(&[&s], &c.token, &[&a, &b], 24, 100).await;
     assert_eq!(count(&statuses, 201), 10, "{statuses:?}");
     assert_eq!(account(&s, &c.token).await, (10, 1000));
-    let ta = get_container(&s, &c.token, &a).await["total_bytes"]
+    let ta = s.get_container(&c.token, &a).await["total_bytes"]
         .as_i64()
         .unwrap();
-    let tb = get_container(&s, &c.token, &b).await["total_bytes"]
+    let tb = s.get_container(&c.token, &b).await["total_bytes"]
         .as_i64()
         .unwrap();
     assert_eq!(
@@ -164,7 +123,7 @@ async fn two_nodes_on_one_database_never_exceed_one_quota() {
     let extra = ["--blob-url", blob_url.as_str()];
     let (n1, n2) = tokio::join!(pg_server(&url, &extra), pg_server(&url, &extra));
     let c = n1.acme().await;
-    let sid = container(&n2, &c.token, json!({"quota_bytes": 1500})).await;
+    let sid = n2.container(&c.token, json!({"quota_bytes": 1500})).await;
     let statuses = race(&[&n1, &n2], &c.token, &[&sid], 30, 100).await;
     assert_eq!(count(&statuses, 201), 15, "{statuses:?}");
     assert_eq!(account(&n1, &c.token).await, (15, 1500));
@@ -214,7 +173,9 @@ async fn racing_unique_uploads_let_one_win_and_name_it() {
         "losers left nothing in the totals"
     );
     // Containers too, and a taken file_access_name.
-    let first = container(&s, &c.token, json!({"unique": true, "string_key_1": "t"})).await;
+    let first = s
+        .container(&c.token, json!({"unique": true, "string_key_1": "t"}))
+        .await;
     let (st, v) = s
         .call(
             Method::POST,
@@ -246,8 +207,7 @@ async fn a_reject_threshold_honours_its_grace_period_and_re_inclusion() {
     let Some(url) = fresh_database() else { return };
     let s = pg_server(&url, &[]).await;
     let c = s.acme().await;
-    let sid = container(
-        &s,
+    let sid = s.container(
         &c.token,
         json!({"threshold_action": "reject", "threshold_files": 2, "threshold_grace_period": 300}),
     )
@@ -274,7 +234,7 @@ async fn a_reject_threshold_honours_its_grace_period_and_re_inclusion() {
     );
     assert_eq!(up("true").await.0, 201, "within the grace period");
     let (_, outside) = up("false").await;
-    advance(&s, 301).await;
+    s.advance(301).await;
     let (st, v) = up("true").await;
     assert_eq!(
         (st, v["errors"][0]["field"].as_str()),
@@ -290,7 +250,7 @@ async fn a_reject_threshold_honours_its_grace_period_and_re_inclusion() {
         )
         .await;
     assert_eq!(st, 429, "re-including is refused as an upload is");
-    let cont = get_container(&s, &c.token, &sid).await;
+    let cont = s.get_container(&c.token, &sid).await;
     assert_eq!(
         (
             cont["threshold_total_files"].as_i64(),
@@ -310,8 +270,7 @@ async fn delete_lru_cleans_down_to_the_target() {
     let Some(url) = fresh_database() else { return };
     let s = pg_server(&url, &[]).await;
     let c = s.acme().await;
-    let sid = container(
-        &s,
+    let sid = s.container(
         &c.token,
         json!({"threshold_action": "delete_lru", "threshold_bytes": 1000, "threshold_bytes_target": 500}),
     )
@@ -326,7 +285,7 @@ async fn delete_lru_cleans_down_to_the_target() {
     }
     assert!(
         eventually(|| async {
-            get_container(&s, &c.token, &sid).await["threshold_total_bytes"] == 300
+            s.get_container(&c.token, &sid).await["threshold_total_bytes"] == 300
         })
         .await,
         "cleanup did not reach the byte target"
@@ -419,7 +378,7 @@ async fn expired_files_go_with_their_totals() {
         .await;
     assert_eq!(st, 201, "{f}");
     s.upload_raw(&c.token, &[], vec![6; 10]).await;
-    advance(&s, 62 * 60).await;
+    s.advance(62 * 60).await;
     let sid = f["file_sid"].as_str().unwrap().to_string();
     assert!(
         eventually(|| async {

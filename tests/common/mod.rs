@@ -50,6 +50,7 @@ impl Server {
             .append(true)
             .open(data.path().join("server.log"))
             .unwrap();
+        let metadata = metadata_args(&data, args);
         let mut child = Command::new(env!("CARGO_BIN_EXE_mediastore"))
             .arg("serve")
             .arg("--listen")
@@ -57,6 +58,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data.path().join("store"))
             .args(args)
+            .args(&metadata)
             .env_remove("MEDIASTORE_ADMIN_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -169,6 +171,30 @@ impl Server {
         self.customer(json!({"name": "acme"})).await
     }
 
+    /// Creates a container; returns its sid.
+    pub async fn container(&self, token: &str, body: Value) -> String {
+        let (st, c) = self
+            .call(reqwest::Method::POST, "/v1/containers", token, Some(body))
+            .await;
+        assert_eq!(st, 201, "{c}");
+        c["container_sid"].as_str().unwrap().to_string()
+    }
+
+    /// A container as `GET /v1/containers/{sid}` shows it.
+    pub async fn get_container(&self, token: &str, sid: &str) -> Value {
+        let path = format!("/v1/containers/{sid}");
+        self.call(reqwest::Method::GET, &path, token, None).await.1
+    }
+
+    /// Moves the server's test clock (`--test-clock`) forward.
+    pub async fn advance(&self, secs: i64) {
+        let body = json!({"advance_seconds": secs});
+        let (st, _) = self
+            .call(reqwest::Method::POST, "/v1/admin/clock", ADMIN, Some(body))
+            .await;
+        assert_eq!(st, 200);
+    }
+
     /// Uploads raw bytes with fields as query parameters; returns the status and body.
     pub async fn upload_raw(
         &self,
@@ -242,6 +268,43 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// With `MEDIASTORE_TEST_POSTGRES=1`, every server whose `args` name no `--metadata-url` keeps
+/// its metadata in PostgreSQL: a fresh database per data dir, the same one again when a test
+/// restarts a server on that data dir.
+fn metadata_args(data: &tempfile::TempDir, args: &[&str]) -> Vec<String> {
+    if std::env::var("MEDIASTORE_TEST_POSTGRES").map_or(true, |v| v != "1")
+        || args.contains(&"--metadata-url")
+    {
+        return Vec::new();
+    }
+    let kept = data.path().join("metadata_url");
+    let url = match std::fs::read_to_string(&kept) {
+        Ok(url) => url,
+        Err(_) => {
+            let url =
+                postgres::fresh_database().expect("MEDIASTORE_TEST_POSTGRES=1 needs PostgreSQL");
+            std::fs::write(&kept, &url).unwrap();
+            url
+        }
+    };
+    vec!["--metadata-url".into(), url]
+}
+
+/// Polls until `f` holds (for work the server does in the background), at most 6 s.
+pub async fn eventually<F, Fut>(mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..60 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// Whether a test that needs an outside program must fail (CI) rather than skip when it is missing.
