@@ -69,48 +69,75 @@ fn write_secret(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// The admin token: from the settings, else the one kept in the data dir, else a new one that is
-/// kept (mode 0600) and printed once.
-fn admin_token(config: &Config) -> anyhow::Result<String> {
+/// Name of the admin token's SHA-256 in the metadata store's secrets.
+pub const ADMIN_TOKEN_SECRET: &str = "admin_token_sha256";
+/// Name of the link-signing key in the metadata store's secrets.
+pub const SIGNING_KEY_SECRET: &str = "link_signing_key";
+
+/// The SHA-256 of the admin token this node accepts. `--admin-token` wins on this node (the
+/// stored hash is left alone); otherwise the hash every node shares from the metadata store,
+/// first stored from an existing data dir's `admin_token` file, else from a new token that is
+/// kept in the data dir (mode 0600) and printed once, by the one node whose token was stored.
+async fn admin_token_hash(config: &Config, meta: &dyn MetaStore) -> anyhow::Result<[u8; 32]> {
     if let Some(t) = &config.admin_token {
-        return Ok(t.clone());
+        return Ok(token_hash(t));
     }
     let path = config.data_dir.join("admin_token");
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(t.trim().to_string()),
+    let (stored, candidate) = match std::fs::read_to_string(&path) {
+        Ok(t) => (
+            meta.secret_or_insert(ADMIN_TOKEN_SECRET, &token_hash(t.trim()))
+                .await?
+                .0,
+            None,
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let t = new_token();
-            write_secret(&path, t.as_bytes())?;
-            // Printed once, to stdout, never logged.
-            println!("admin token (kept in {}): {t}", path.display());
-            Ok(t)
+            let (stored, inserted) = meta
+                .secret_or_insert(ADMIN_TOKEN_SECRET, &token_hash(&t))
+                .await?;
+            (stored, inserted.then_some(t))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(t) = candidate {
+        write_secret(&path, t.as_bytes())?;
+        // Printed once, to stdout, never logged.
+        println!("admin token (kept in {}): {t}", path.display());
     }
+    stored
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the stored admin token hash is not 32 bytes"))
 }
 
-/// The key signing `uri_download` links, kept in the data dir so links survive a restart.
-fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+/// The key signing `uri_download` links, shared by every node through the metadata store so
+/// links survive restarts and work on any node; an existing data dir's `signing_key` file is
+/// its first value.
+async fn signing_key(config: &Config, meta: &dyn MetaStore) -> anyhow::Result<Vec<u8>> {
     let path = config.data_dir.join("signing_key");
-    match std::fs::read(&path) {
-        Ok(k) if k.len() >= 32 => Ok(k),
-        Ok(_) => anyhow::bail!("{} is shorter than 32 bytes", path.display()),
+    let candidate = match std::fs::read(&path) {
+        Ok(k) => k,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut k = vec![0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut k);
-            write_secret(&path, &k)?;
-            Ok(k)
+            k
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let (key, _) = meta
+        .secret_or_insert(SIGNING_KEY_SECRET, &candidate)
+        .await?;
+    if key.len() < 32 {
+        anyhow::bail!("the stored link-signing key is shorter than 32 bytes");
     }
+    Ok(key)
 }
 
 /// Opens the stores, repairs what a crash may have left, and builds the state.
 pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let admin = admin_token(&config)?;
-    let key = signing_key(&config)?;
     let meta = store::open_meta(&config.metadata_url).await?;
+    let admin_token_hash = admin_token_hash(&config, meta.as_ref()).await?;
+    let key = signing_key(&config, meta.as_ref()).await?;
     let blob_settings = store::BlobSettings {
         part_size: config.blob_part_size,
         cache: Arc::new(store::blob_cache::BlobCache::new(
@@ -131,7 +158,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         meta,
         blobs,
         signer: LinkSigner::new(key),
-        admin_token_hash: token_hash(&admin),
+        admin_token_hash,
         public_url: public_url.into(),
         config: Arc::new(config),
     })))

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bytes, Server, ADMIN};
+use common::{bytes, eventually, Server, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -26,44 +26,15 @@ async fn policy_server(backend: &common::Backend) -> Server {
 }
 
 async fn container(s: &Server, token: &str, body: Value) -> String {
-    let (st, c) = s
-        .call(Method::POST, "/v1/containers", token, Some(body))
-        .await;
-    assert_eq!(st, 201, "{c}");
-    c["container_sid"].as_str().unwrap().to_string()
+    s.container(token, body).await
 }
 
 async fn advance(s: &Server, secs: i64) {
-    let (st, _) = s
-        .call(
-            Method::POST,
-            "/v1/admin/clock",
-            ADMIN,
-            Some(json!({"advance_seconds": secs})),
-        )
-        .await;
-    assert_eq!(st, 200);
+    s.advance(secs).await
 }
 
 async fn get_container(s: &Server, token: &str, sid: &str) -> Value {
-    s.call(Method::GET, &format!("/v1/containers/{sid}"), token, None)
-        .await
-        .1
-}
-
-/// Polls until `f` holds (the cleanup runs in the background).
-async fn eventually<F, Fut>(mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..60 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    s.get_container(token, sid).await
 }
 
 on_both_backends! {
@@ -158,6 +129,61 @@ async fn without_a_grace_period_the_threshold_rejects_at_once_and_deleting_reope
     assert_eq!(st, 201);
     let cont = get_container(&s, &c.token, &sid).await;
     assert_eq!(cont["threshold_available_bytes_percent"], 60.0);
+}
+}
+
+on_both_backends! {
+async fn re_including_a_file_past_a_reached_reject_threshold_is_refused_and_changes_nothing(backend: Backend) {
+    let s = policy_server(&backend).await;
+    let c = s.acme().await;
+    let sid = container(
+        &s,
+        &c.token,
+        json!({"threshold_action": "reject", "threshold_bytes": 100}),
+    )
+    .await;
+    let (st, _) = s
+        .upload_raw(&c.token, &[("container_sid", sid.as_str())], vec![1; 100])
+        .await;
+    assert_eq!(st, 201);
+    let (st, outside) = s
+        .upload_raw(
+            &c.token,
+            &[
+                ("container_sid", sid.as_str()),
+                ("threshold_include", "false"),
+            ],
+            vec![1; 10],
+        )
+        .await;
+    assert_eq!(st, 201);
+    let before = get_container(&s, &c.token, &sid).await;
+    let path = format!("/v1/files/{}", outside["file_sid"].as_str().unwrap());
+    let (st, v) = s
+        .call(
+            Method::PATCH,
+            &path,
+            &c.token,
+            Some(json!({"threshold_include": true})),
+        )
+        .await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["errors"][0]["field"], "threshold");
+    let after = get_container(&s, &c.token, &sid).await;
+    for field in [
+        "threshold_total_bytes",
+        "threshold_total_files",
+        "total_bytes",
+        "total_files",
+    ] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    assert_eq!(after["threshold_total_bytes"], 100);
+    let (_, file) = s.call(Method::GET, &path, &c.token, None).await;
+    assert_eq!(
+        file["threshold_include"], false,
+        "the refused PATCH changed nothing"
+    );
 }
 }
 

@@ -416,6 +416,78 @@ async fn the_admin_token_is_generated_once_printed_once_and_kept_private() {
 }
 
 #[tokio::test]
+async fn a_restart_keeps_the_generated_admin_token_and_old_signed_links() {
+    let s = Server::start_in(tempfile::tempdir().unwrap(), &[]).await;
+    let token = s.admin.clone();
+    assert!(!token.is_empty());
+    let c = s.customer(json!({"name": "a"})).await;
+    let (_, f) = s.upload_raw(&c.token, &[], vec![3; 30]).await;
+    let link = f["uri_download"].as_str().unwrap().to_string();
+    let path = link.split_once("/download/").unwrap().1.to_string();
+    let data = s.stop();
+    let s = Server::start_in(data, &[]).await;
+    assert!(s.stdout_lines.iter().all(|l| !l.starts_with("admin token")));
+    assert_eq!(s.admin, token, "the kept token file is unchanged");
+    let (st, _) = s
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &token,
+            Some(json!({"name": "b"})),
+        )
+        .await;
+    assert_eq!(st, 201, "the generated token still works");
+    let r = s
+        .client
+        .get(s.url(&format!("/download/{path}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a link signed before the restart still works"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &[3; 30]);
+}
+
+#[tokio::test]
+async fn a_data_dir_from_before_the_secrets_table_keeps_its_token_and_key() {
+    // What an earlier version left: the token and the key as files, no secrets in the database.
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("admin_token"), "old-admin-token-0123456789\n").unwrap();
+    let key = bytes(32, 77);
+    std::fs::write(store.join("signing_key"), &key).unwrap();
+    let s = Server::start_in(data, &[]).await;
+    assert!(s.stdout_lines.iter().all(|l| !l.starts_with("admin token")));
+    let c = s
+        .call(
+            Method::POST,
+            "/v1/customers",
+            "old-admin-token-0123456789",
+            Some(json!({"name": "a"})),
+        )
+        .await;
+    assert_eq!(c.0, 201, "{}", c.1);
+    let token = c.1["token"].as_str().unwrap().to_string();
+    let (_, f) = s.upload_raw(&token, &[], vec![4; 20]).await;
+    let sid = f["file_sid"].as_str().unwrap();
+    let expires = chrono::Utc::now().timestamp() + 600;
+    let signature = mediastore::domain::signing::LinkSigner::new(key).sign(sid, expires);
+    let r = s
+        .client
+        .get(s.url(&format!(
+            "/download/{sid}?expires={expires}&signature={signature}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a link signed with the old key file works");
+}
+
+#[tokio::test]
 async fn every_request_is_logged_once_without_its_token() {
     let s = Server::start().await;
     let c = s.acme().await;

@@ -12,7 +12,7 @@ pub const DEFAULT_CUSTOMER_QUOTA_BYTES: i64 = 10 << 30;
 pub const DEFAULT_MAX_CONTAINERS: i64 = 2;
 
 /// A tenant: owns containers and files, bounded by its own quota.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Customer {
     #[serde(rename = "customer_id")]
     pub id: String,
@@ -123,7 +123,7 @@ impl UniqueKeys {
 }
 
 /// A container: a quota-bounded set of files with its own policies.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Container {
     pub container_sid: String,
     pub customer_id: String,
@@ -200,7 +200,7 @@ pub struct MediaInfo {
 }
 
 /// A stored file's metadata.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileRecord {
     pub file_sid: String,
     pub container_sid: String,

@@ -9,6 +9,7 @@ use crate::domain::detect::detect;
 use crate::domain::file::{FileChanges, FileMode};
 use crate::domain::input::Fields;
 use crate::domain::model::{Classification, Container, Customer, FileRecord, MediaInfo, Publish};
+use crate::domain::quota;
 use crate::domain::signing::LinkError;
 use crate::domain::{DomainError, Timestamp};
 use crate::error::Result;
@@ -68,48 +69,24 @@ pub struct Target {
 /// else the server maximum (413), else what the quotas leave (429).
 pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -> Result<Target> {
     let container = containers::for_upload(state, owner, changes.container_sid.as_deref()).await?;
-    let server_max = state.config.max_file_size;
-    let size_max = container
-        .max_file_size
-        .map_or(server_max, |m| (m.max(0) as u64).min(server_max));
-    let room = (container.quota_bytes - container.total_bytes)
-        .min(owner.quota_bytes - owner.total_bytes)
-        .max(0) as u64;
-    let limit = if room < size_max {
-        Limit {
-            max_bytes: room,
-            exceeded: DomainError::quota("quota_bytes", "the storage quota would be exceeded"),
-        }
-    } else {
-        Limit {
-            max_bytes: size_max,
-            exceeded: DomainError::TooLarge {
-                field: "max_file_size".into(),
-                message: format!("files in this container may have at most {size_max} bytes"),
-            },
-        }
-    };
+    let limit = to_limit(quota::upload_limit(
+        owner,
+        Some(&container),
+        state.config.max_file_size,
+    ));
     Ok(Target { container, limit })
 }
 
 /// The limit of a body whose container is not known yet: the server's maximum and what the
 /// customer's quota leaves. The container's own limits are checked once it is known.
 pub fn server_limit(state: &AppState, owner: &Customer) -> Limit {
-    let server_max = state.config.max_file_size;
-    let room = (owner.quota_bytes - owner.total_bytes).max(0) as u64;
-    if room < server_max {
-        Limit {
-            max_bytes: room,
-            exceeded: DomainError::quota("quota_bytes", "the storage quota would be exceeded"),
-        }
-    } else {
-        Limit {
-            max_bytes: server_max,
-            exceeded: DomainError::TooLarge {
-                field: "max_file_size".into(),
-                message: format!("files may have at most {server_max} bytes"),
-            },
-        }
+    to_limit(quota::upload_limit(owner, None, state.config.max_file_size))
+}
+
+fn to_limit(l: quota::UploadLimit) -> Limit {
+    Limit {
+        max_bytes: l.max_bytes,
+        exceeded: l.exceeded,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The metadata store: customers, tokens, containers and files. One trait, so SQLite (embedded
-//! default) and PostgreSQL (later) implement the same operations; every rule that must hold
+//! default) and PostgreSQL implement the same operations; every rule that must hold
 //! under concurrency runs inside the implementation's transaction through a domain function.
 
 use async_trait::async_trait;
@@ -60,6 +60,42 @@ pub struct Removed {
     pub file_sid: String,
     pub blob_key: String,
 }
+
+/// A token as stored: its hash, whose it is, when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token_hash: String,
+    pub customer_id: String,
+    pub date_created: Timestamp,
+}
+
+/// A customer with its tokens, as a migration copies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerDump {
+    /// The row verbatim, totals and dates included.
+    pub customer: Customer,
+    pub tokens: Vec<TokenRecord>,
+}
+
+/// A named secret of the deployment (admin token hash, link-signing key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// Everything a metadata store holds, in a stable order (customers by id, containers and files
+/// by sid, secrets by name): what [`MetaStore::export`] reads and [`MetaStore::import`] writes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetaDump {
+    pub customers: Vec<CustomerDump>,
+    pub containers: Vec<Container>,
+    pub files: Vec<FileRecord>,
+    pub secrets: Vec<Secret>,
+}
+
+/// Files per page when [`MetaStore::export`] reads the whole store.
+const EXPORT_PAGE: i64 = 500;
 
 /// Metadata operations. Implementations keep totals exact: every change to files updates the
 /// container and customer totals in the same transaction.
@@ -157,4 +193,81 @@ pub trait MetaStore: Send + Sync + 'static {
         container_sid: &str,
         limit: i64,
     ) -> Result<Vec<FileRecord>, MetaError>;
+
+    /// The secret `name`; when there is none, `candidate` is stored first, atomically, so that
+    /// nodes starting together all end up with the first one written. Returns the stored value
+    /// and whether it is `candidate` written by this call.
+    async fn secret_or_insert(
+        &self,
+        name: &str,
+        candidate: &[u8],
+    ) -> Result<(Vec<u8>, bool), MetaError>;
+
+    // Copying a store (`mediastore migrate`): read every row verbatim, write it verbatim into
+    // another store. Imports are idempotent (a row whose key exists is left as it is, and the
+    // call returns false), so an interrupted copy resumes by running again. Totals are copied as
+    // stored, never recomputed from the imported files: import customers, then containers, then
+    // files, then secrets.
+
+    /// Every customer with its tokens, by id.
+    async fn export_customers(&self) -> Result<Vec<CustomerDump>, MetaError>;
+    /// Every container, by sid.
+    async fn export_containers(&self) -> Result<Vec<Container>, MetaError>;
+    /// At most `limit` files whose sid comes after `after` (all from the start when `None`), by
+    /// sid: page with the last sid of the previous page.
+    async fn export_files_after(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, MetaError>;
+    /// Every secret, by name.
+    async fn export_secrets(&self) -> Result<Vec<Secret>, MetaError>;
+    /// Writes a customer and its tokens as they are; true if the customer was new.
+    async fn import_customer(&self, c: &CustomerDump) -> Result<bool, MetaError>;
+    /// Writes a container as it is (totals included); true if it was new.
+    async fn import_container(&self, c: &Container) -> Result<bool, MetaError>;
+    /// Writes a file as it is, leaving every total alone; true if it was new.
+    async fn import_file(&self, f: &FileRecord) -> Result<bool, MetaError>;
+    /// Writes a secret as it is; true if it was new.
+    async fn import_secret(&self, s: &Secret) -> Result<bool, MetaError>;
+
+    /// The whole store in memory (tests and small deployments; a migration of a large store
+    /// pages with [`MetaStore::export_files_after`]).
+    async fn export(&self) -> Result<MetaDump, MetaError> {
+        let mut files = Vec::new();
+        loop {
+            let after = files.last().map(|f: &FileRecord| f.file_sid.clone());
+            let page = self
+                .export_files_after(after.as_deref(), EXPORT_PAGE)
+                .await?;
+            let done = (page.len() as i64) < EXPORT_PAGE;
+            files.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(MetaDump {
+            customers: self.export_customers().await?,
+            containers: self.export_containers().await?,
+            files,
+            secrets: self.export_secrets().await?,
+        })
+    }
+
+    /// Imports a whole dump in dependency order; rows already present are kept.
+    async fn import(&self, dump: &MetaDump) -> Result<(), MetaError> {
+        for c in &dump.customers {
+            self.import_customer(c).await?;
+        }
+        for c in &dump.containers {
+            self.import_container(c).await?;
+        }
+        for f in &dump.files {
+            self.import_file(f).await?;
+        }
+        for s in &dump.secrets {
+            self.import_secret(s).await?;
+        }
+        Ok(())
+    }
 }

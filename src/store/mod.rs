@@ -1,12 +1,15 @@
 //! Storage behind two small traits: metadata ([`meta::MetaStore`]) and bytes ([`blob::BlobStore`]),
-//! with the embedded implementations (SQLite, local files) as the default and PostgreSQL and
-//! S3-compatible object stores for several nodes.
+//! with the embedded implementations (SQLite, local files) as the default, and PostgreSQL and
+//! S3-compatible object stores for a cluster of nodes.
 
 pub mod blob;
 pub mod blob_cache;
 pub mod fs;
 pub mod meta;
+pub mod postgres;
+mod rows;
 pub mod s3;
+mod sql_store;
 pub mod sqlite;
 pub mod upload;
 
@@ -21,6 +24,9 @@ use self::blob_cache::BlobCache;
 pub async fn open_meta(url: &str) -> Result<Arc<dyn MetaStore>, MetaError> {
     if url.starts_with("sqlite://") {
         return Ok(Arc::new(sqlite::SqliteMeta::open(url).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgMeta::open(url).await?));
     }
     Err(MetaError::Unsupported(url.to_string()))
 }

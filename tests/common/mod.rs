@@ -2,6 +2,8 @@
 //! dir, and gives a reqwest client and helpers for the contract's calls.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -29,8 +31,9 @@ impl Backend {
     /// under `MEDIASTORE_REQUIRE_TOOLS=1`).
     pub fn distributed() -> Option<Backend> {
         let g = garage::garage()?;
+        let metadata_url = postgres::fresh_database()?;
         Some(Backend::Distributed {
-            metadata_url: None,
+            metadata_url: Some(metadata_url),
             blob_url: g.fresh_url(),
             env: g.env(),
         })
@@ -151,6 +154,13 @@ impl Server {
             backend,
         )
         .await
+    }
+
+    /// A server with the default test settings plus `extra` flags (e.g. `--metadata-url`).
+    pub async fn start_with_flags(extra: &[&str]) -> Server {
+        let mut args = vec!["--admin-token", ADMIN];
+        args.extend_from_slice(extra);
+        Self::start_in(tempfile::tempdir().unwrap(), &args).await
     }
 
     /// A server with extra flags (no admin token is passed unless in `args`).
@@ -367,6 +377,30 @@ impl Server {
         self.customer(json!({"name": "acme"})).await
     }
 
+    /// Creates a container; returns its sid.
+    pub async fn container(&self, token: &str, body: Value) -> String {
+        let (st, c) = self
+            .call(reqwest::Method::POST, "/v1/containers", token, Some(body))
+            .await;
+        assert_eq!(st, 201, "{c}");
+        c["container_sid"].as_str().unwrap().to_string()
+    }
+
+    /// A container as `GET /v1/containers/{sid}` shows it.
+    pub async fn get_container(&self, token: &str, sid: &str) -> Value {
+        let path = format!("/v1/containers/{sid}");
+        self.call(reqwest::Method::GET, &path, token, None).await.1
+    }
+
+    /// Moves the server's test clock (`--test-clock`) forward.
+    pub async fn advance(&self, secs: i64) {
+        let body = json!({"advance_seconds": secs});
+        let (st, _) = self
+            .call(reqwest::Method::POST, "/v1/admin/clock", ADMIN, Some(body))
+            .await;
+        assert_eq!(st, 200);
+    }
+
     /// Uploads raw bytes with fields as query parameters; returns the status and body.
     pub async fn upload_raw(
         &self,
@@ -457,6 +491,21 @@ pub async fn leave_crash_leftovers(backend: &Backend, data: &std::path::Path, or
             garage::start_multipart(blob_url, env, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee").await;
         }
     }
+}
+
+/// Polls until `f` holds (for work the server does in the background), at most 6 s.
+pub async fn eventually<F, Fut>(mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..60 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// Whether a test that needs an outside program must fail (CI) rather than skip when it is missing.
