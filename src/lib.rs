@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod logbuf;
 pub mod logline;
+pub mod migrate;
 pub mod service;
 pub mod store;
 pub mod transcode;

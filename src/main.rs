@@ -1,4 +1,4 @@
-//! `mediastore serve` and `mediastore transcode`.
+//! `mediastore serve`, `mediastore transcode` and `mediastore migrate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,22 @@ enum Command {
         #[arg(long)]
         bitrate: Option<u32>,
     },
+    /// Copy everything to new stores (e.g. to PostgreSQL + S3); resumes where it stopped.
+    Migrate(mediastore::migrate::MigrateArgs),
+}
+
+/// A runtime for the command's async work: start-up, cleanup and signals for `serve` (HTTP has
+/// its own threads), the whole copy for `migrate`.
+fn runtime(name: &str, workers: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("mediastore: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 fn main() -> ExitCode {
@@ -63,23 +79,27 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            // The control runtime: start-up, cleanup, signals. HTTP has its own threads (app::serve).
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("mediastore-control")
-                .enable_all()
-                .build()
-            {
+            let rt = match runtime("mediastore-control", 1) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("mediastore: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match rt.block_on(mediastore::app::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("mediastore: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Migrate(args) => {
+            let rt = match runtime("mediastore-migrate", 2) {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            match rt.block_on(mediastore::migrate::run(args)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mediastore migrate: {e:#}");
                     ExitCode::FAILURE
                 }
             }

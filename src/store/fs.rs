@@ -51,6 +51,20 @@ impl FsBlobs {
         Ok(store)
     }
 
+    /// Opens an existing store as it is, to read it (nothing created, nothing swept).
+    pub fn existing(root: &Path) -> Result<Self, BlobError> {
+        if !root.is_dir() {
+            return Err(BlobError::Config(format!(
+                "{} is not a blob store directory",
+                root.display()
+            )));
+        }
+        Ok(FsBlobs {
+            root: root.to_path_buf(),
+            spool: root.join(".spool"),
+        })
+    }
+
     /// Opens a blob store from a `file://` URL.
     pub fn from_url(url: &str) -> Result<Self, BlobError> {
         let path = url

@@ -31,6 +31,18 @@ pub async fn open_meta(url: &str) -> Result<Arc<dyn MetaStore>, MetaError> {
     Err(MetaError::Unsupported(url.to_string()))
 }
 
+/// Opens the metadata store named by `url` read-only and as it is (no migration): the source
+/// of `mediastore migrate`.
+pub async fn open_meta_read_only(url: &str) -> Result<Arc<dyn MetaStore>, MetaError> {
+    if url.starts_with("sqlite://") {
+        return Ok(Arc::new(sqlite::SqliteMeta::open_read_only(url).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgMeta::open_read_only(url).await?));
+    }
+    Err(MetaError::Unsupported(url.to_string()))
+}
+
 /// How a remote blob store is set up beyond its URL.
 #[derive(Debug, Clone)]
 pub struct BlobSettings {
@@ -53,4 +65,16 @@ pub fn open_blobs(url: &str, settings: &BlobSettings) -> Result<Arc<dyn BlobStor
         )?));
     }
     Err(BlobError::Unsupported(url.to_string()))
+}
+
+/// Opens the blob store named by `url` to read it only: a local store is not swept or created
+/// (the source of `mediastore migrate`).
+pub fn open_blobs_read_only(
+    url: &str,
+    settings: &BlobSettings,
+) -> Result<Arc<dyn BlobStore>, BlobError> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return Ok(Arc::new(fs::FsBlobs::existing(std::path::Path::new(path))?));
+    }
+    open_blobs(url, settings)
 }

@@ -14,6 +14,7 @@
 //! The operations are written once for both SQL stores, in `sql_store.rs`; this file says how
 //! to connect, begin and lock.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -35,6 +36,19 @@ impl PgMeta {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgMeta { pool })
+    }
+
+    /// Connects to `url` in read-only sessions, without migrating: the source of a migration,
+    /// which must not change.
+    pub async fn open_read_only(url: &str) -> Result<Self, MetaError> {
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url)?
+            .options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
         Ok(PgMeta { pool })
     }
 

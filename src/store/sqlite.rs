@@ -46,6 +46,23 @@ impl SqliteMeta {
         Ok(SqliteMeta { pool })
     }
 
+    /// Opens an existing database read-only, as it is (no migration): the source of a
+    /// migration, which must not change. (A reader of a WAL database may still create the
+    /// `-wal`/`-shm` side files SQLite keeps beside it; the database itself is not written.)
+    pub async fn open_read_only(url: &str) -> Result<Self, MetaError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .ok_or_else(|| MetaError::Unsupported(url.to_string()))?;
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await?;
+        Ok(SqliteMeta { pool })
+    }
+
     /// Begins a transaction holding the write lock (see the module doc).
     async fn write_tx(&self) -> Result<Tx, MetaError> {
         let mut tx = self.pool.begin().await?;

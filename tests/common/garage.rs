@@ -54,7 +54,14 @@ impl Garage {
         let bucket = format!("t{}", &uuid_like()[..20]);
         self.cli(&["bucket", "create", &bucket]);
         self.cli(&[
-            "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", &self.access_key,
+            "bucket",
+            "allow",
+            "--read",
+            "--write",
+            "--owner",
+            &bucket,
+            "--key",
+            &self.access_key,
         ]);
         format!("s3://{bucket}/media")
     }
