@@ -183,6 +183,8 @@ root_domain = ".s3.garage.localhost"
         me = std::process::id(),
         dir = dir.display(),
     );
+    // The watchdog outlives this process by design; nobody waits for it.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .arg("-c")
         .arg(script)
