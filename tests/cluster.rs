@@ -1,0 +1,225 @@
+//! Several nodes as one service: servers on one PostgreSQL database and one S3 bucket (Garage)
+//! racing on the same quotas, sharing the generated admin token and the link-signing key, and
+//! starting while another node uploads. Skipped when PostgreSQL or Garage is missing, unless
+//! MEDIASTORE_REQUIRE_TOOLS=1.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::{bytes, Backend, Server, ADMIN};
+use reqwest::Method;
+use serde_json::json;
+
+/// A node on `backend` with the test admin token, plus `extra` flags.
+async fn node(backend: &Backend, extra: &[&str]) -> Server {
+    let mut args = vec!["--admin-token", ADMIN];
+    args.extend_from_slice(extra);
+    Server::start_with(tempfile::tempdir().unwrap(), &args, backend).await
+}
+
+/// (files, bytes) of the caller's account.
+async fn account(s: &Server, token: &str) -> (i64, i64) {
+    let (_, a) = s.call(Method::GET, "/v1/account", token, None).await;
+    (
+        a["total_file_count"].as_i64().unwrap(),
+        a["total_file_size"].as_i64().unwrap(),
+    )
+}
+
+/// Uploads `n` files of `size` bytes at once, spread over `nodes` and `containers` in turn;
+/// returns the statuses.
+async fn race(
+    nodes: &[&Server],
+    token: &str,
+    containers: &[&str],
+    n: usize,
+    size: usize,
+) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let s = nodes[i % nodes.len()];
+        let (client, url, token) = (s.client.clone(), s.url("/v1/files"), token.to_string());
+        let sid = containers[i % containers.len()].to_string();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .query(&[("container_sid", sid.as_str())])
+                .body(bytes(size, i as u64))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test]
+async fn two_nodes_never_exceed_one_container_quota_and_agree_on_the_totals() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let sid = n2.container(&c.token, json!({"quota_bytes": 1500})).await;
+    let statuses = race(&[&n1, &n2], &c.token, &[&sid], 30, 100).await;
+    assert_eq!(count(&statuses, 201), 15, "{statuses:?}");
+    assert_eq!(account(&n1, &c.token).await, (15, 1500));
+    assert_eq!(account(&n2, &c.token).await, (15, 1500));
+    assert_eq!(n1.stored_blobs().await, 15, "refused uploads left no bytes");
+}
+
+#[tokio::test]
+async fn racing_uploads_into_two_containers_on_two_nodes_fill_the_customer_quota_exactly() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1
+        .customer(json!({"name": "tight", "quota_bytes": 1000, "max_containers": 3}))
+        .await;
+    let a = n1.container(&c.token, json!({"quota_bytes": 1000})).await;
+    let b = n2.container(&c.token, json!({"quota_bytes": 1000})).await;
+    let statuses = race(&[&n1, &n2], &c.token, &[&a, &b], 24, 100).await;
+    assert_eq!(count(&statuses, 201), 10, "{statuses:?}");
+    assert_eq!(account(&n2, &c.token).await, (10, 1000));
+    let total = |v: serde_json::Value| v["total_bytes"].as_i64().unwrap();
+    assert_eq!(
+        total(n1.get_container(&c.token, &a).await) + total(n2.get_container(&c.token, &b).await),
+        1000,
+        "the containers' totals add up to the customer's"
+    );
+}
+
+#[tokio::test]
+async fn two_nodes_share_the_generated_admin_token_and_signed_links() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    // No --admin-token: the first node to store its generated token's hash wins.
+    let (n1, n2) = tokio::join!(
+        Server::start_with(tempfile::tempdir().unwrap(), &[], &backend),
+        Server::start_with(tempfile::tempdir().unwrap(), &[], &backend)
+    );
+    let printed: Vec<&String> = n1
+        .stdout_lines
+        .iter()
+        .chain(&n2.stdout_lines)
+        .filter(|l| l.starts_with("admin token"))
+        .collect();
+    assert_eq!(
+        printed.len(),
+        1,
+        "only the node whose token was stored prints it"
+    );
+    let token = if n1.admin.is_empty() {
+        n2.admin.clone()
+    } else {
+        n1.admin.clone()
+    };
+    assert!(printed[0].ends_with(&token));
+    for node in [&n1, &n2] {
+        let (st, _) = node
+            .call(
+                Method::POST,
+                "/v1/customers",
+                &token,
+                Some(json!({"name": "x"})),
+            )
+            .await;
+        assert_eq!(st, 201, "both nodes accept the generated token");
+    }
+    let (st, v) = n1
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &token,
+            Some(json!({"name": "y"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let ctoken = v["token"].as_str().unwrap();
+    let (_, f) = n1.upload_raw(ctoken, &[], vec![9; 40]).await;
+    let path = f["uri_download"]
+        .as_str()
+        .unwrap()
+        .split_once("/download/")
+        .unwrap()
+        .1
+        .to_string();
+    let r = n2
+        .client
+        .get(n2.url(&format!("/download/{path}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a link signed by one node works on the other"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &[9; 40]);
+}
+
+#[tokio::test]
+async fn a_node_starting_up_leaves_another_nodes_upload_in_flight_alone() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let n1 = node(&backend, &[]).await;
+    let c = n1.acme().await;
+    let data = bytes(20 << 20, 5);
+    let addr = n1.base.trim_start_matches("http://").to_string();
+    let (token, body) = (c.token.clone(), data.clone());
+    // A slow upload on node 1: half its body (a multipart upload already under way), a pause
+    // during which node 2 starts and repairs the shared store, then the rest.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let upload = tokio::task::spawn_blocking(move || {
+        let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            sock,
+            "POST /v1/files?name=slow.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let half = body.len() / 2;
+        sock.write_all(&body[..half]).unwrap();
+        sock.flush().unwrap();
+        let _ = started_tx.send(());
+        go_rx.recv().unwrap();
+        sock.write_all(&body[half..]).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut sock, &mut answer).unwrap();
+        answer
+    });
+    started_rx.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n2 = node(&backend, &[]).await;
+    go_tx.send(()).unwrap();
+    let answer = upload.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let (_, list) = n2.call(Method::GET, "/v1/files", &c.token, None).await;
+    let sid = list["items"][0]["file_sid"].as_str().unwrap().to_string();
+    let got = n2
+        .client
+        .get(n2.url(&format!("/v1/files/{sid}/data")))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(got.bytes().await.unwrap().as_ref() == data.as_slice());
+}
