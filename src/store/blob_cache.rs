@@ -118,3 +118,74 @@ impl BlobCache {
         Ok(Arc::new(cached))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn blob(data: &'static [u8]) -> ByteStream {
+        Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(
+            data,
+        ))]))
+    }
+
+    #[tokio::test]
+    async fn concurrent_readers_share_one_fill_and_forgotten_copies_go_with_their_last_reader(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let cache = BlobCache::new(dir.path(), 1 << 20)?;
+        let fills = AtomicUsize::new(0);
+        let fetch = || async {
+            fills.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok(blob(b"hello"))
+        };
+        let (a, b) = tokio::join!(cache.local("s", "k1", fetch), cache.local("s", "k1", fetch));
+        let (a, b) = (a?, b?);
+        assert_eq!(fills.load(Ordering::SeqCst), 1, "one download for both");
+        assert_eq!(a.path(), b.path());
+        assert_eq!(std::fs::read(a.path())?, b"hello");
+        cache.forget("s", "k1").await;
+        cache.entries.run_pending_tasks().await;
+        assert!(a.path().exists(), "still read: kept");
+        let path = a.path().to_path_buf();
+        drop((a, b));
+        assert!(!path.exists(), "gone with its last reader");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_cache_smaller_than_the_blob_still_serves_it(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        // 1 KiB of room for a 4 KiB blob.
+        let cache = BlobCache::new(dir.path(), 1024)?;
+        static BIG: [u8; 4096] = [7; 4096];
+        let copy = cache.local("s", "big", || async { Ok(blob(&BIG)) }).await?;
+        cache.entries.run_pending_tasks().await;
+        assert_eq!(std::fs::read(copy.path())?, BIG);
+        let path = copy.path().to_path_buf();
+        drop(copy);
+        cache.entries.run_pending_tasks().await;
+        assert!(!path.exists(), "not kept beyond its reader");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failed_fill_leaves_no_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let cache = BlobCache::new(dir.path(), 1 << 20)?;
+        let broken = || async {
+            let s: ByteStream = Box::pin(futures_util::stream::iter(vec![
+                Ok(Bytes::from_static(b"par")),
+                Err(std::io::Error::other("cut")),
+            ]));
+            Ok(s)
+        };
+        assert!(cache.local("s", "k", broken).await.is_err());
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+        Ok(())
+    }
+}

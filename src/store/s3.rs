@@ -579,4 +579,43 @@ mod tests {
             Err(BlobError::Unsupported(_))
         ));
     }
+
+    fn body(
+        items: Vec<object_store::Result<Bytes>>,
+    ) -> futures_util::stream::BoxStream<'static, object_store::Result<Bytes>> {
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn a_body_that_ends_short_or_fails_is_an_error_never_a_clean_end() {
+        let whole: Vec<_> = exact_stream(body(vec![Ok(Bytes::from_static(b"abc"))]), 3)
+            .collect()
+            .await;
+        assert!(whole.iter().all(Result::is_ok) && whole.len() == 1);
+
+        let short: Vec<_> = exact_stream(body(vec![Ok(Bytes::from_static(b"ab"))]), 3)
+            .collect()
+            .await;
+        assert_eq!(short.len(), 2);
+        assert_eq!(
+            short[1].as_ref().map_err(std::io::Error::kind).err(),
+            Some(std::io::ErrorKind::UnexpectedEof)
+        );
+
+        let failed: Vec<_> = exact_stream(
+            body(vec![
+                Ok(Bytes::from_static(b"a")),
+                Err(object_store::Error::Generic {
+                    store: "S3",
+                    source: "connection reset".into(),
+                }),
+                Ok(Bytes::from_static(b"bc")),
+            ]),
+            3,
+        )
+        .collect()
+        .await;
+        assert_eq!(failed.len(), 2, "nothing after the error");
+        assert!(failed[1].is_err());
+    }
 }
