@@ -3,6 +3,7 @@
 pub mod containers;
 pub mod convert;
 pub mod customers;
+pub mod events;
 pub mod files;
 pub mod receive;
 

@@ -398,3 +398,17 @@ pub fn media_error(e: MediaError) -> Error {
         Error::Io(std::io::Error::other(e.to_string()))
     }
 }
+
+/// A deleted file's copies go (and its conversions stop); other changes leave copies alone,
+/// since a blob's bytes never change.
+impl crate::domain::events::Subscriber for Transcoder {
+    fn file_changed(&self, change: &crate::domain::events::FileChange) {
+        if let crate::domain::events::FileChange::Deleted { blob_key, .. } = change {
+            self.forget(blob_key);
+        }
+    }
+
+    fn out_of_touch(&self, _lost: bool) {
+        // Copies are found through the metadata, read on every request: nothing to drop.
+    }
+}
