@@ -223,3 +223,72 @@ async fn a_node_starting_up_leaves_another_nodes_upload_in_flight_alone() {
         .unwrap();
     assert!(got.bytes().await.unwrap().as_ref() == data.as_slice());
 }
+
+/// Polls `url` on `node` until it answers `status`; how long that took.
+async fn until_status(node: &Server, url: &str, status: u16) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let got = node.client.get(url).send().await.unwrap().status().as_u16();
+        if got == status || started.elapsed() > Duration::from_secs(5) {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_delete_or_unpublish_on_one_node_stops_every_node_serving_within_a_second() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let mut uris = Vec::new();
+    for name in ["a.bin", "b.bin"] {
+        let (st, f) = n2
+            .upload_raw(
+                &c.token,
+                &[("name", name), ("publish", "file_sid")],
+                vec![7; 5000],
+            )
+            .await;
+        assert_eq!(st, 201);
+        let path = f["publish_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&n2.base)
+            .to_string();
+        // Node 1 serves it, and keeps it in its publish cache.
+        for _ in 0..3 {
+            let r = n1.client.get(n1.url(&path)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        uris.push((f["file_sid"].as_str().unwrap().to_string(), path));
+    }
+    let (sid, path) = &uris[0];
+    let (st, _) = n2
+        .call(Method::DELETE, &format!("/v1/files/{sid}"), &c.token, None)
+        .await;
+    assert_eq!(st, 204);
+    let took = until_status(&n1, &n1.url(path), 404).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "deleted: node 1 still served it after {took:?}"
+    );
+
+    let (sid, path) = &uris[1];
+    let (st, _) = n2
+        .call(
+            Method::PATCH,
+            &format!("/v1/files/{sid}"),
+            &c.token,
+            Some(json!({"publish": "no"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let took = until_status(&n1, &n1.url(path), 404).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "unpublished: node 1 still served it after {took:?}"
+    );
+}

@@ -260,6 +260,27 @@ mod tests {
     }
 
     #[test]
+    fn out_of_touch_every_lookup_reads_through_until_back() {
+        let cache = PublishCache::default();
+        let miss = cache.get(Lookup::Published("k")).expect_err("empty");
+        cache.insert(Lookup::Published("k"), &repr("a"), miss);
+        cache.out_of_touch(true);
+        assert!(cache.get(Lookup::Published("k")).is_err(), "dropped");
+        let miss = cache.get(Lookup::Published("k")).expect_err("reads through");
+        cache.insert(Lookup::Published("k"), &repr("a"), miss);
+        assert!(cache.get(Lookup::Published("k")).is_err(), "nothing kept meanwhile");
+        cache.out_of_touch(false);
+        let miss = cache.get(Lookup::Published("k")).expect_err("empty again");
+        cache.insert(Lookup::Published("k"), &repr("a"), miss);
+        assert!(cache.get(Lookup::Published("k")).is_ok(), "cached again once back");
+        cache.file_changed(&FileChange::Deleted {
+            file_sid: "s".into(),
+            blob_key: "b".into(),
+        });
+        assert!(cache.get(Lookup::Published("k")).is_err(), "a change drops it");
+    }
+
+    #[test]
     fn an_answer_older_than_an_invalidation_is_not_stored() {
         let cache = PublishCache::default();
         let miss = cache.get(Lookup::Sid("s")).expect_err("empty");
