@@ -151,11 +151,19 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     };
     let blobs = store::open_blobs(&config.blob_url, &blob_settings)?;
     crate::jobs::reconcile(meta.as_ref(), blobs.as_ref(), config.upload_grace).await?;
-    let transcoder = Arc::new(crate::transcode::Transcoder::new(
+    let mut transcoder = crate::transcode::Transcoder::new(
         &config.data_dir.join("transcode"),
         config.transcode_workers,
         config.transcode_cache_bytes,
-    )?);
+    )?;
+    if blobs.is_shared() {
+        transcoder = transcoder.on_kept(crate::service::copies::sharer(
+            Arc::clone(&blobs),
+            Arc::clone(&meta),
+            tokio::runtime::Handle::current(),
+        ));
+    }
+    let transcoder = Arc::new(transcoder);
     let publish_cache = Arc::new(crate::http::publish_cache::PublishCache::new(
         config.http_threads,
     ));

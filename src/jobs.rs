@@ -35,7 +35,12 @@ pub async fn reconcile(
     // before is in both (bytes are committed before their metadata).
     let stored = blobs.list().await?;
     let files = meta.all_blob_keys().await?;
-    let known: HashSet<&str> = files.iter().map(|(_, k)| k.as_str()).collect();
+    let copies = meta.all_copy_keys().await?;
+    let known: HashSet<&str> = files
+        .iter()
+        .map(|(_, k)| k.as_str())
+        .chain(copies.iter().map(String::as_str))
+        .collect();
     let mut orphans = 0;
     for entry in &stored {
         if !known.contains(entry.key.as_str()) && entry.modified <= cutoff {
@@ -118,8 +123,9 @@ pub async fn cleanup_once(
     for container in state.meta.containers_over_threshold().await? {
         evicted += evict_lru(state, &container.customer_id, &container.container_sid).await?;
     }
-    if expired + evicted > 0 {
-        tracing::info!(expired, evicted, "cleanup");
+    let copies = crate::service::copies::trim(state).await?;
+    if expired + evicted + copies > 0 {
+        tracing::info!(expired, evicted, copies, "cleanup");
     }
     Ok((expired, evicted))
 }

@@ -292,3 +292,60 @@ async fn a_delete_or_unpublish_on_one_node_stops_every_node_serving_within_a_sec
         "unpublished: node 1 still served it after {took:?}"
     );
 }
+
+#[tokio::test]
+async fn a_copy_converted_on_one_node_is_served_by_another_without_converting_and_goes_with_its_file(
+) {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let (st, f) = n1
+        .upload_raw(
+            &c.token,
+            &[("name", "greeting.wav"), ("publish", "file_sid")],
+            common::tone_wav(3),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let path = format!(
+        "{}?f=mp3",
+        f["publish_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&n1.base)
+    );
+    let made = n1.client.get(n1.url(&path)).send().await.unwrap();
+    assert_eq!(made.status(), 200);
+    let made = made.bytes().await.unwrap();
+    // The copy is shared in the background once converted.
+    let shared = common::eventually(|| async { n1.stored_blobs().await == 2 }).await;
+    assert!(shared, "the copy was not stored beside the file");
+    let got = n2.client.get(n2.url(&path)).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.unwrap() == made, "the same copy");
+    let ranged = n2
+        .client
+        .get(n2.url(&path))
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.bytes().await.unwrap(), made.slice(100..200));
+    assert!(n1.log().contains(" conversion"), "node 1 converted it");
+    let log = n2.log();
+    assert!(log.contains("shared copy"), "{log}");
+    assert!(
+        !log.contains(" conversion"),
+        "node 2 converted nothing:\n{log}"
+    );
+
+    let sid = f["file_sid"].as_str().unwrap();
+    let (st, _) = n2
+        .call(Method::DELETE, &format!("/v1/files/{sid}"), &c.token, None)
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(n1.stored_blobs().await, 0, "the file's copy went with it");
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, ADMIN};
+use common::{tone_wav, Server, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -36,30 +36,6 @@ fn probe(bytes: &[u8], ext: &str) -> mediastore_media::MediaInfo {
     let path = dir.path().join(format!("x.{ext}"));
     std::fs::write(&path, bytes).unwrap();
     mediastore_media::probe(&path, Some(ext)).unwrap_or_else(|e| panic!("{ext}: {e}"))
-}
-
-/// A WAV of `secs` seconds of a 440 Hz tone, 8 kHz mono 16-bit.
-fn tone_wav(secs: u32) -> Vec<u8> {
-    let rate = 8000u32;
-    let n = rate * secs;
-    let mut v = Vec::with_capacity(44 + n as usize * 2);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&rate.to_le_bytes());
-    v.extend_from_slice(&(rate * 2).to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let s = ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16;
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
 }
 
 async fn published(s: &Server, token: &str, name: &str, bytes: Vec<u8>) -> (String, Value) {

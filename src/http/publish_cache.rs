@@ -266,18 +266,29 @@ mod tests {
         cache.insert(Lookup::Published("k"), &repr("a"), miss);
         cache.out_of_touch(true);
         assert!(cache.get(Lookup::Published("k")).is_err(), "dropped");
-        let miss = cache.get(Lookup::Published("k")).expect_err("reads through");
+        let miss = cache
+            .get(Lookup::Published("k"))
+            .expect_err("reads through");
         cache.insert(Lookup::Published("k"), &repr("a"), miss);
-        assert!(cache.get(Lookup::Published("k")).is_err(), "nothing kept meanwhile");
+        assert!(
+            cache.get(Lookup::Published("k")).is_err(),
+            "nothing kept meanwhile"
+        );
         cache.out_of_touch(false);
         let miss = cache.get(Lookup::Published("k")).expect_err("empty again");
         cache.insert(Lookup::Published("k"), &repr("a"), miss);
-        assert!(cache.get(Lookup::Published("k")).is_ok(), "cached again once back");
+        assert!(
+            cache.get(Lookup::Published("k")).is_ok(),
+            "cached again once back"
+        );
         cache.file_changed(&FileChange::Deleted {
             file_sid: "s".into(),
             blob_key: "b".into(),
         });
-        assert!(cache.get(Lookup::Published("k")).is_err(), "a change drops it");
+        assert!(
+            cache.get(Lookup::Published("k")).is_err(),
+            "a change drops it"
+        );
     }
 
     #[test]

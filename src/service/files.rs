@@ -333,6 +333,7 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
     if let Err(e) = state.blobs.delete(&file.blob_key).await {
         tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
     }
+    super::copies::drop_copies(state, &file.blob_key).await?;
     Ok(true)
 }
 

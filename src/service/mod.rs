@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod convert;
+pub mod copies;
 pub mod customers;
 pub mod events;
 pub mod files;

@@ -36,12 +36,17 @@ pub struct Copy {
     pub len: u64,
 }
 
+/// Told of every copy a conversion finishes (e.g. to share it with other nodes); called on the
+/// conversion's blocking thread, so it must hand real work off.
+pub type OnKept = Arc<dyn Fn(&Variant, &Arc<Copy>) + Send + Sync>;
+
 /// The conversion service shared by all requests.
 pub struct Transcoder {
     pool: Arc<Semaphore>,
     cache: moka::sync::Cache<VariantKey, Arc<Copy>>,
     inflight: Arc<Mutex<HashMap<VariantKey, Arc<Conversion>>>>,
     dir: PathBuf,
+    on_kept: Option<OnKept>,
 }
 
 impl std::fmt::Debug for Transcoder {
@@ -94,7 +99,14 @@ impl Transcoder {
             cache,
             inflight: Arc::new(Mutex::new(HashMap::new())),
             dir: dir.to_path_buf(),
+            on_kept: None,
         })
+    }
+
+    /// Calls `f` with every copy a conversion finishes.
+    pub fn on_kept(mut self, f: OnKept) -> Self {
+        self.on_kept = Some(f);
+        self
     }
 
     /// A finished copy, if cached.
@@ -199,6 +211,7 @@ impl Transcoder {
             .join(format!("{}.copy", uuid::Uuid::new_v4().simple()));
         let inflight_key = variant.key.clone();
         let inflight = Arc::clone(&self.inflight);
+        let on_kept = self.on_kept.clone();
         tokio::task::spawn_blocking(move || {
             let opts = TranscodeOptions {
                 format: variant.key.format,
@@ -231,6 +244,9 @@ impl Transcoder {
                             // Waiters get the copy even if the cache cannot keep it (too big).
                             conv.keep(Arc::clone(&copy));
                             if !conv.is_cancelled() {
+                                if let Some(f) = &on_kept {
+                                    f(&variant, &copy);
+                                }
                                 cache.insert(inflight_key.clone(), copy);
                             }
                         }
