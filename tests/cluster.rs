@@ -349,3 +349,66 @@ async fn a_copy_converted_on_one_node_is_served_by_another_without_converting_an
     assert_eq!(st, 204);
     assert_eq!(n1.stored_blobs().await, 0, "the file's copy went with it");
 }
+
+#[tokio::test]
+async fn a_node_that_loses_its_channel_reads_through_and_listens_again() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let Backend::Distributed {
+        metadata_url: Some(db),
+        ..
+    } = &backend
+    else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let (_, f) = n2
+        .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 100])
+        .await;
+    let path = f["publish_uri"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&n2.base)
+        .to_string();
+    assert_eq!(
+        n1.client.get(n1.url(&path)).send().await.unwrap().status(),
+        200
+    );
+    // Cut every node's listening session, as a network blip or a database restart would.
+    let pool = sqlx::PgPool::connect(db).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(cut.len() >= 2, "both nodes were listening");
+    // A change made meanwhile is still seen by node 1.
+    let sid = f["file_sid"].as_str().unwrap();
+    let (st, _) = n2
+        .call(
+            Method::PATCH,
+            &format!("/v1/files/{sid}"),
+            &c.token,
+            Some(json!({"publish": "no"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let took = until_status(&n1, &n1.url(&path), 404).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "served for {took:?} after the unpublish"
+    );
+    let relistened = common::eventually(|| async {
+        let log = n1.log();
+        log.contains("lost the channel") && log.matches("listening to other nodes").count() >= 2
+    })
+    .await;
+    assert!(
+        relistened,
+        "node 1 noticed and listens again:\n{}",
+        n1.log()
+    );
+}
