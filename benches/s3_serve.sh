@@ -20,12 +20,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib/garage.sh
+. benches/lib/serve.sh
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 SIZE=$((10 << 20))
-BIN=${CARGO_TARGET_DIR:-target}/release/mediastore
 
 for tool in wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "s3_serve.sh needs $tool" >&2; exit 1; }
@@ -36,7 +36,7 @@ cargo build --release --quiet
 
 work=$(mktemp -d)
 cleanup() {
-  [ -f "$work/ms.pid" ] && kill "$(cat "$work/ms.pid")" 2>/dev/null || true
+  ms_stop_all
   garage_stop
   sleep 0.2
   rm -rf "$work"
@@ -49,81 +49,23 @@ head -c "$SIZE" /dev/urandom >"$work/bench.bin"
 garage_start "$work/garage"
 garage_env
 
-# --- mediastore on it ---
-admin=bench-admin-token-0123456789
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" --admin-token "$admin" \
-  --blob-url "s3://$GARAGE_BUCKET/bench" >"$work/ms.out" 2>"$work/ms.log" &
-echo $! >"$work/ms.pid"
-for _ in $(seq 100); do grep -q listening "$work/ms.out" && break; sleep 0.1; done
-grep -q listening "$work/ms.out" || { echo "mediastore did not start:" >&2; cat "$work/ms.log" >&2; exit 1; }
-base=$(sed -n 's/^mediastore listening on //p' "$work/ms.out")
-token=$(curl -sf -X POST "$base/v1/customers" -H "Authorization: Bearer $admin" -d '{"name":"bench"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ms_url=$(curl -sf -X POST "$base/v1/files?name=bench.bin&publish=file_sid" -H "Authorization: Bearer $token" \
-  -H 'Content-Type: application/octet-stream' --data-binary @"$work/bench.bin" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["publish_uri"])')
-
-# --- the same object straight from Garage: the only object under bench/, presigned ---
-garage_url=$(python3 - "$GARAGE_BUCKET" <<'PY'
-import os, sys
-import boto3
-from botocore.config import Config
-bucket = sys.argv[1]
-s3 = boto3.client(
-    "s3",
-    endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-    region_name=os.environ["AWS_REGION"],
-    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-    aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-    config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-)
-keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="bench/").get("Contents", [])]
-if len(keys) != 1:
-    sys.exit(f"expected one object under bench/, found {keys}")
-print(s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": keys[0]},
-                                ExpiresIn=7 * 24 * 3600))  # SigV4's longest
-PY
-)
+# --- mediastore on it, and the same object straight from Garage (the only one under bench/) ---
+# --blob-cache: a node makes a blob local once it fits a quarter of its cache; 32 MiB keeps this
+# 10 MiB object on S3, so every request is proxied (benches/s3_hot.sh measures the local copy).
+ms_start "$work/ms" --blob-url "s3://$GARAGE_BUCKET/bench" --blob-cache "${BLOB_CACHE:-32MiB}"
+ms_pid=$MS_PID
+ms_url=$(ms_publish "$MS_BASE" "$work/bench.bin")
+garage_url=$(garage_presign bench/)
 echo "mediastore: $ms_url"
 echo "garage:     ${garage_url%%\?*} (presigned)"
 
 # Same bytes from both, and a range check.
-cmp <(curl -sf "$ms_url") "$work/bench.bin"
-cmp <(curl -sf "$garage_url") "$work/bench.bin"
-for url in "$ms_url" "$garage_url"; do
-  [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H 'Range: bytes=100-4195' "$url")" = "206 4096" ] ||
-    { echo "${url%%\?*} does not answer a 4 KiB range with 206" >&2; exit 1; }
-done
-cmp <(curl -sf -H 'Range: bytes=5000000-5004095' "$ms_url") <(curl -sf -H 'Range: bytes=5000000-5004095' "$garage_url")
+check_serves "$ms_url" "$work/bench.bin"
+check_serves "$garage_url" "$work/bench.bin"
 
-ms_pid=$(cat "$work/ms.pid")
 ticks=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in ticks
-
-# wrk's "Requests/sec" of one run; the CPU mediastore and Garage spent per request in it goes
-# to $work/cpu.
-run_wrk() { # name url connections [lua]
-  local out m0 g0 m1 g1
-  m0=$(cpu "$ms_pid")
-  g0=$(cpu "$GARAGE_PID")
-  if [ -n "${4:-}" ]; then
-    out=$(FILE_SIZE=$SIZE wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "$4" "$2" 2>&1)
-  else
-    out=$(wrk -t"$THREADS" -c"$3" -d"$DURATION" "$2" 2>&1)
-  fi
-  m1=$(cpu "$ms_pid")
-  g1=$(cpu "$GARAGE_PID")
-  if grep -q -e "Non-2xx" -e "Socket errors" <<<"$out"; then
-    echo "$1: errors in run:" >&2
-    echo "$out" >&2
-  fi
-  local total
-  total=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")
-  echo "$1 $total $((m1 - m0)) $((g1 - g0))" >>"$work/cpu"
-  sed -n 's/^Requests\/sec: *//p' <<<"$out"
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+WRK_CPU_PIDS=("$ms_pid" "$GARAGE_PID") # CPU per run: "name requests mediastore garage" in $work/cpu
+WRK_CPU_LOG=$work/cpu
 
 # Warm both (Garage's and the kernel's caches, mediastore's publish cache and S3 connections).
 wrk -t1 -c4 -d2s "$ms_url" >/dev/null

@@ -10,6 +10,7 @@
 # per request (mediastore always logs one), both serve from the page cache (warmed first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib/serve.sh
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
@@ -24,7 +25,7 @@ cargo build --release --quiet
 work=$(mktemp -d)
 chmod 755 "$work"
 cleanup() {
-  [ -f "$work/ms.pid" ] && kill "$(cat "$work/ms.pid")" 2>/dev/null || true
+  ms_stop_all
   [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
   sleep 0.2
   rm -rf "$work"
@@ -37,20 +38,11 @@ head -c "$SIZE" /dev/urandom >"$work/www/bench.bin"
 chmod 644 "$work/www/bench.bin"
 
 # --- mediastore ---
-admin=bench-admin-token-0123456789
-"${CARGO_TARGET_DIR:-target}/release/mediastore" serve --listen 127.0.0.1:0 --data-dir "$work/data" --admin-token "$admin" \
-  >"$work/ms.out" 2>"$work/ms.log" &
-echo $! >"$work/ms.pid"
-for _ in $(seq 100); do grep -q listening "$work/ms.out" && break; sleep 0.1; done
-base=$(sed -n 's/^mediastore listening on //p' "$work/ms.out")
-token=$(curl -sf -X POST "$base/v1/customers" -H "Authorization: Bearer $admin" -d '{"name":"bench"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ms_url=$(curl -sf -X POST "$base/v1/files?name=bench.bin&publish=file_sid" -H "Authorization: Bearer $token" \
-  -H 'Content-Type: application/octet-stream' --data-binary @"$work/www/bench.bin" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["publish_uri"])')
+ms_start "$work/ms"
+ms_url=$(ms_publish "$MS_BASE" "$work/www/bench.bin")
 
 # --- nginx: own prefix and config, loopback, foreground, as the current user ---
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p "$work/nginx"
 user_line=""
 [ "$(id -u)" = 0 ] && user_line="user $(id -un);"
@@ -82,29 +74,8 @@ for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/bench.bin"
 nginx_url="http://127.0.0.1:$port/bench.bin"
 
 # Same bytes from both, and a range check.
-cmp <(curl -sf "$ms_url") "$work/www/bench.bin"
-cmp <(curl -sf "$nginx_url") "$work/www/bench.bin"
-for url in "$ms_url" "$nginx_url"; do
-  [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' -H 'Range: bytes=100-4195' "$url")" = "206 4096" ] ||
-    { echo "$url does not answer a 4 KiB range with 206" >&2; exit 1; }
-done
-
-# wrk's "Requests/sec" of one run.
-run_wrk() { # name url connections [lua]
-  local out
-  if [ -n "${4:-}" ]; then
-    out=$(FILE_SIZE=$SIZE wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "$4" "$2" 2>&1)
-  else
-    out=$(wrk -t"$THREADS" -c"$3" -d"$DURATION" "$2" 2>&1)
-  fi
-  if grep -q -e "Non-2xx" -e "Socket errors" <<<"$out"; then
-    echo "$1: errors in run:" >&2
-    echo "$out" >&2
-  fi
-  sed -n 's/^Requests\/sec: *//p' <<<"$out"
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+check_serves "$ms_url" "$work/www/bench.bin"
+check_serves "$nginx_url" "$work/www/bench.bin"
 
 # Warm the page cache and both servers.
 wrk -t1 -c4 -d2s "$ms_url" >/dev/null

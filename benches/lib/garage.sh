@@ -88,3 +88,27 @@ garage_stop() {
   kill -9 "$GARAGE_PID" 2>/dev/null || true
   GARAGE_PID=
 }
+
+# A presigned GET URL (SigV4, path-style, 7 days: SigV4's longest) of the only object under
+# prefix in the bucket; needs python3 boto3 and garage_env.
+garage_presign() { # prefix
+  python3 - "$GARAGE_BUCKET" "$1" <<'PY'
+import os, sys
+import boto3
+from botocore.config import Config
+bucket, prefix = sys.argv[1:3]
+s3 = boto3.client(
+    "s3",
+    endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+    region_name=os.environ["AWS_REGION"],
+    aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+    aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+    config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+)
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+if len(keys) != 1:
+    sys.exit(f"expected one object under {prefix}, found {keys}")
+print(s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": keys[0]},
+                                ExpiresIn=7 * 24 * 3600))
+PY
+}
