@@ -11,12 +11,14 @@
 //! aborts; a writer dropped mid-way aborts in the background.
 //!
 //! Reads are ranged GETs streamed as they arrive (hyper's buffers, TCP's window). Hot blobs are
-//! made local: opening a blob that fits a quarter of the node's
-//! [`BlobCache`](super::blob_cache::BlobCache) fills the cache in the background, and reads
-//! switch to the local file (the embedded store's fast path) once it is complete. The media
-//! pipeline reads through the same cache.
+//! made local: a blob that fits a quarter of the node's
+//! [`BlobCache`](super::blob_cache::BlobCache) is copied there by its first read — a whole read
+//! fills the cache from the same GET that streams to the client, a first read of ranges starts
+//! a GET of its own in the background — and reads switch to the local file (the embedded
+//! store's fast path) once it is complete. The media pipeline reads through the same cache.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -72,30 +74,6 @@ fn parse_url(url: &str) -> Result<(String, String), BlobError> {
 }
 
 impl S3Blobs {
-    /// Downloads `key` into the node's cache (one download however many ask) and then points
-    /// `local` at it, without holding up the caller.
-    fn fill_in_background(&self, key: &str, path: &ObjectPath, local: Arc<OnceLock<Local>>) {
-        let (cache, scope, key) = (
-            Arc::clone(&self.cache),
-            self.cache_scope.clone(),
-            key.to_string(),
-        );
-        let (store, path) = (Arc::clone(&self.store), path.clone());
-        tokio::spawn(async move {
-            let fetch = || whole(store, path, key.clone());
-            let filled = match cache.local(&scope, &key, fetch).await {
-                Ok(copy) => Local::open(copy).await,
-                Err(e) => Err(e),
-            };
-            match filled {
-                Ok(l) => {
-                    let _ = local.set(l);
-                }
-                Err(e) => tracing::debug!(key, error = %e, "blob not cached"),
-            }
-        });
-    }
-
     /// Opens `s3://bucket/prefix`: credentials, region and endpoint from the standard `AWS_*`
     /// variables (`AWS_ENDPOINT_URL` for a self-hosted store; plain `http://` allowed there).
     pub fn from_url(url: &str, part_size: usize, cache: Arc<BlobCache>) -> Result<Self, BlobError> {
@@ -183,6 +161,14 @@ fn exact_stream(
     inner: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
     len: u64,
 ) -> ByteStream {
+    exact_len(
+        Box::pin(inner.map(|r| r.map_err(std::io::Error::other))),
+        len,
+    )
+}
+
+/// `inner`, failing if it ends before `len` bytes (and ending at its first error).
+fn exact_len(inner: ByteStream, len: u64) -> ByteStream {
     Box::pin(futures_util::stream::unfold(
         (inner, 0u64, false),
         move |(mut inner, seen, failed)| async move {
@@ -194,7 +180,7 @@ fn exact_stream(
                     let seen = seen + chunk.len() as u64;
                     Some((Ok(chunk), (inner, seen, false)))
                 }
-                Some(Err(e)) => Some((Err(std::io::Error::other(e)), (inner, seen, true))),
+                Some(Err(e)) => Some((Err(e), (inner, seen, true))),
                 None if seen == len => None,
                 None => Some((
                     Err(std::io::Error::new(
@@ -220,6 +206,94 @@ async fn whole(
         .map_err(|e| remote(&key, e))?;
     let len = got.meta.size;
     Ok(exact_stream(got.into_stream(), len))
+}
+
+/// Makes one blob local, once: from the first whole read as it streams to its client (one GET
+/// from the store serves both), or, when the first reads are ranges, by a GET of its own in
+/// the background.
+#[derive(Debug)]
+struct Filler {
+    cache: Arc<BlobCache>,
+    scope: String,
+    key: String,
+    store: Arc<AmazonS3>,
+    path: ObjectPath,
+    len: u64,
+    started: AtomicBool,
+    local: Arc<OnceLock<Local>>,
+}
+
+/// Chunks a whole read may run ahead of its copy being written before the copy gives up.
+const TEE_QUEUE: usize = 64;
+
+impl Filler {
+    /// Claims the fill; false when it is under way or done.
+    fn claim(&self) -> bool {
+        !self.started.swap(true, Ordering::AcqRel)
+    }
+
+    /// Fills from `body` (the whole blob), then points reads at the local copy; a failed fill
+    /// can be tried again by a later read.
+    fn fill_from(self: &Arc<Self>, body: ByteStream) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let body = exact_len(body, this.len);
+            let filled = match this
+                .cache
+                .local(&this.scope, &this.key, || async { Ok(body) })
+                .await
+            {
+                Ok(copy) => Local::open(copy).await,
+                Err(e) => Err(e),
+            };
+            match filled {
+                Ok(l) => {
+                    let _ = this.local.set(l);
+                }
+                Err(e) => {
+                    tracing::debug!(key = this.key, error = %e, "blob not cached");
+                    this.started.store(false, Ordering::Release);
+                }
+            }
+        });
+    }
+
+    /// Fills by a GET of its own, in the background.
+    fn fill_in_background(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            match whole(Arc::clone(&this.store), this.path.clone(), this.key.clone()).await {
+                Ok(body) => this.fill_from(body),
+                Err(e) => {
+                    tracing::debug!(key = this.key, error = %e, "blob not cached");
+                    this.started.store(false, Ordering::Release);
+                }
+            }
+        });
+    }
+
+    /// `body` (the whole blob, on its way to a client) with a copy of each chunk written to
+    /// the cache. A copy that cannot keep up, or a client that goes, abandons the copy (never
+    /// the client).
+    fn tee(self: &Arc<Self>, body: ByteStream) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(TEE_QUEUE);
+        let copy: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (Ok(chunk), rx))
+        }));
+        self.fill_from(copy);
+        let mut tx = Some(tx);
+        Box::pin(body.map(move |item| {
+            if let (Ok(chunk), Some(sender)) = (&item, tx.as_ref()) {
+                if sender.try_send(chunk.clone()).is_err() {
+                    tx = None;
+                }
+            }
+            if item.is_err() {
+                tx = None;
+            }
+            item
+        }))
+    }
 }
 
 /// A blob's copy in the node's cache, opened: reads go through the local-file fast path.
@@ -249,6 +323,17 @@ struct S3Blob {
     len: u64,
     /// Set once the cache holds the whole blob.
     local: Arc<OnceLock<Local>>,
+    /// Makes it local, when it fits the cache.
+    filler: Option<Arc<Filler>>,
+}
+
+impl S3Blob {
+    /// Starts making the blob local in the background (a read of a part of it).
+    fn fill_later(&self) {
+        if let Some(f) = self.filler.as_ref().filter(|f| f.claim()) {
+            f.fill_in_background();
+        }
+    }
 }
 
 #[async_trait]
@@ -265,6 +350,7 @@ impl OpenBlob for S3Blob {
         if let Some(local) = self.local.get() {
             return local.file.read_at(offset, len).await;
         }
+        self.fill_later();
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -289,6 +375,14 @@ impl OpenBlob for S3Blob {
         if self.local.get().is_some() {
             return stream_by_reads(self, offset, len, CHUNK);
         }
+        // The whole blob, for the first time: the one GET also fills the cache.
+        let tee = (offset == 0 && len == self.len)
+            .then(|| self.filler.clone())
+            .flatten()
+            .filter(|f| f.claim());
+        if tee.is_none() {
+            self.fill_later();
+        }
         let opened = async move {
             let got = self
                 .store
@@ -303,7 +397,11 @@ impl OpenBlob for S3Blob {
                 .map_err(std::io::Error::other)?;
             Ok::<_, std::io::Error>(exact_stream(got.into_stream(), len))
         };
-        Box::pin(futures_util::stream::once(opened).try_flatten())
+        let body: ByteStream = Box::pin(futures_util::stream::once(opened).try_flatten());
+        match tee {
+            Some(f) => f.tee(body),
+            None => body,
+        }
     }
 }
 
@@ -525,20 +623,31 @@ impl BlobStore for S3Blobs {
                 key: key.to_string(),
                 len,
                 local,
+                filler: None,
             }));
         }
         let meta = self.store.head(&path).await.map_err(|e| remote(key, e))?;
-        // A blob that fits a quarter of the cache is made local in the background; meanwhile
-        // (and for bigger blobs always) reads are ranged GETs.
-        if meta.size <= self.cache.capacity() / 4 {
-            self.fill_in_background(key, &path, Arc::clone(&local));
-        }
+        // A blob that fits a quarter of the cache is made local by its first read; until then
+        // (and for bigger blobs always) reads are GETs.
+        let filler = (meta.size <= self.cache.capacity() / 4).then(|| {
+            Arc::new(Filler {
+                cache: Arc::clone(&self.cache),
+                scope: self.cache_scope.clone(),
+                key: key.to_string(),
+                store: Arc::clone(&self.store),
+                path: path.clone(),
+                len: meta.size,
+                started: AtomicBool::new(false),
+                local: Arc::clone(&local),
+            })
+        });
         Ok(Arc::new(S3Blob {
             store: Arc::clone(&self.store),
             path,
             key: key.to_string(),
             len: meta.size,
             local,
+            filler,
         }))
     }
 
