@@ -22,9 +22,12 @@
 //!   settings (once per setting, cached). Only the "music CRC" (a CRC of the
 //!   encoded audio) cannot be known before encoding; it is left 0, which players
 //!   ignore (ffmpeg, mpg123 and browsers read delay, padding and frame count).
-//!   With no promised length no tag is written (an empty reserved frame would be
-//!   worse), nor where LAME itself would not write one (frames too small at the
-//!   lowest bitrates); CBR durations then come from the byte count.
+//!   Where LAME's tag does not fit the frame (mono MPEG-2 at 32 kbit/s and below,
+//!   the telephony speech default; MPEG-1 below 64 kbit/s) a compact one without
+//!   the seek table is written instead (`compact_template`; at 8 kbit/s stereo
+//!   and 8 kHz without the byte count too). With no promised length no tag is written (an
+//!   empty reserved frame would be worse); CBR durations then come from the byte
+//!   count.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -294,31 +297,68 @@ fn info_offset(frame: &[u8]) -> Option<usize> {
     (4..frame.len().min(40)).find(|&i| frame[i..].starts_with(b"Info"))
 }
 
-/// Byte offsets in the LAME extension, which follows the Xing part (magic, flags,
-/// frames, bytes, 100-byte TOC, quality: 120 bytes).
-const LAME_EXT: usize = 120;
+/// Xing flags: which optional fields follow (frames, bytes, TOC, quality).
+const XING_FRAMES: u32 = 1;
+const XING_BYTES: u32 = 2;
+const XING_TOC: u32 = 4;
+const XING_QUALITY: u32 = 8;
+/// Byte offsets in the LAME extension (36 bytes after the Xing fields).
+const EXT_LEN: usize = 36;
 const EXT_DELAY: usize = 21;
 const EXT_MUSIC_LEN: usize = 28;
 const EXT_MUSIC_CRC: usize = 32;
 const EXT_TAG_CRC: usize = 34;
 
-/// `template` (a LAME tag frame for the same settings) restated for `layout`:
-/// frames, bytes, TOC, delay and padding, music length as LAME would write them;
-/// music CRC unknown (0); tag CRC recomputed. `None` if `template` is not a
-/// CBR Info + LAME frame.
-pub(crate) fn restate_tag(template: &[u8], layout: &Layout, kbps: u32) -> Option<Vec<u8>> {
-    let x = info_offset(template)?;
-    let ext = x + LAME_EXT;
-    if template.len() < ext + EXT_TAG_CRC + 2 || !template[ext..].starts_with(b"LAME") {
+/// Where the fields of a tag frame are.
+struct TagLayout {
+    /// Offset of "Info"; the frame count follows the flags at `x + 8`.
+    x: usize,
+    /// Offset of the LAME extension.
+    ext: usize,
+    /// Whether the byte count (at `x + 12`) is present.
+    bytes: bool,
+    /// Whether the TOC (after the byte count) is present.
+    toc: bool,
+}
+
+/// The layout of `frame`; `None` unless it is a CBR Info frame with a frame count
+/// and a LAME extension.
+fn tag_layout(frame: &[u8]) -> Option<TagLayout> {
+    let x = info_offset(frame)?;
+    let flags = u32::from_be_bytes(frame.get(x + 4..x + 8)?.try_into().ok()?);
+    if flags & XING_FRAMES == 0 {
         return None;
     }
+    // The optional fields in order, each present when its flag is set.
+    let bytes = flags & XING_BYTES != 0;
+    let toc = flags & XING_TOC != 0;
+    let ext = x
+        + 12
+        + if bytes { 4 } else { 0 }
+        + if toc { 100 } else { 0 }
+        + if flags & XING_QUALITY != 0 { 4 } else { 0 };
+    if frame.len() < ext + EXT_LEN || !frame[ext..].starts_with(b"LAME") {
+        return None;
+    }
+    Some(TagLayout { x, ext, bytes, toc })
+}
+
+/// `template` (a tag frame for the same settings) restated for `layout`: frames,
+/// bytes, TOC, delay and padding, music length as LAME would write them; music CRC
+/// unknown (0); tag CRC recomputed. `None` if `template` is not a tag frame.
+pub(crate) fn restate_tag(template: &[u8], layout: &Layout, kbps: u32) -> Option<Vec<u8>> {
+    let TagLayout { x, ext, bytes, toc } = tag_layout(template)?;
     let mut t = template.to_vec();
     // The whole stream: tag frame and audio (VbrTag.c: nBytesWritten + TotalFrameSize).
     let stream = u32::try_from(layout.audio_bytes + t.len() as u64).ok()?;
     let frames = u32::try_from(layout.frames).ok()?;
     t[x + 8..x + 12].copy_from_slice(&frames.to_be_bytes());
-    t[x + 12..x + 16].copy_from_slice(&stream.to_be_bytes());
-    t[x + 16..x + 116].copy_from_slice(&lame_toc(layout.frames, kbps));
+    if bytes {
+        t[x + 12..x + 16].copy_from_slice(&stream.to_be_bytes());
+    }
+    if toc {
+        t[x + 16..x + 116].copy_from_slice(&lame_toc(layout.frames, kbps));
+    }
     // 12 bits of delay, 12 of padding.
     let (d, p) = (ENC_DELAY as u32, layout.end_padding.min(4095) as u32);
     let dp = (d << 12) | p;
@@ -330,9 +370,55 @@ pub(crate) fn restate_tag(template: &[u8], layout: &Layout, kbps: u32) -> Option
     Some(t)
 }
 
-/// The tag frame LAME writes for `plan` (one after a short run of silence), or
-/// `None` when LAME writes none for it (the frame would be too small). Cached per
-/// setting: it costs a LAME run.
+/// A tag frame for settings where LAME writes none because its tag (with a 100-byte
+/// TOC) does not fit the frame, e.g. mono at 32 kbit/s and 16 kHz (144 bytes), the
+/// default for telephony speech: the same layout without the TOC (a CBR stream is
+/// seeked by proportion anyway) and without the quality field, so frame count,
+/// delay and padding still reach the decoder (ffmpeg and mpg123 read the fields
+/// the flags announce). Besides the lengths (filled in by [`restate_tag`]) it says
+/// only the version, "CBR" and the bitrate. `first_frame` is an audio frame of the
+/// same settings (its header is reused, unpadded); `None` if even this does not fit
+/// (it always does: 69 bytes at most, the smallest frame is 72).
+fn compact_template(first_frame: &[u8], frame_bytes: usize, kbps: u32) -> Option<Vec<u8>> {
+    let header: [u8; 4] = first_frame.get(..4)?.try_into().ok()?;
+    if header[0] != 0xFF || header[1] & 0xE0 != 0xE0 {
+        return None;
+    }
+    let mpeg1 = header[1] & 0x18 == 0x18;
+    let mono = header[3] >> 6 == 3;
+    // Frame header plus side information (ISO 11172-3 / 13818-3).
+    let side = 4 + match (mpeg1, mono) {
+        (true, false) => 32,
+        (true, true) | (false, false) => 17,
+        (false, true) => 9,
+    };
+    // "Info", flags, frames, and the byte count where it fits (all but 8 kbit/s
+    // stereo at 8 kHz: 72-byte frames).
+    let bytes = frame_bytes >= side + 16 + EXT_LEN;
+    let ext = side + if bytes { 16 } else { 12 };
+    if frame_bytes < ext + EXT_LEN {
+        return None;
+    }
+    let mut t = vec![0u8; frame_bytes];
+    t[..4].copy_from_slice(&header);
+    t[2] &= !0x02; // no padding slot: the frame is exactly `frame_bytes`
+    t[3] &= 0xCF; // no mode extension: the frame carries no audio
+    t[side..side + 4].copy_from_slice(b"Info");
+    let flags = if bytes {
+        XING_FRAMES | XING_BYTES
+    } else {
+        XING_FRAMES
+    };
+    t[side + 4..side + 8].copy_from_slice(&flags.to_be_bytes());
+    t[ext..ext + 9].copy_from_slice(b"LAME3.100");
+    t[ext + 9] = 0x01; // tag revision 0, CBR
+    t[ext + 20] = kbps.min(255) as u8;
+    Some(t)
+}
+
+/// The tag frame to restate for `plan`: LAME's own (written after a short run of
+/// silence with the same settings) or, where LAME writes none, the compact one;
+/// `None` when no tag fits the frame. Cached per setting: it costs a LAME run.
 fn template(plan: &Plan) -> Result<Option<Arc<[u8]>>, MediaError> {
     type Key = (u32, u16, Option<u32>);
     static CACHE: OnceLock<Mutex<HashMap<Key, Option<Arc<[u8]>>>>> = OnceLock::new();
@@ -345,6 +431,7 @@ fn template(plan: &Plan) -> Result<Option<Arc<[u8]>>, MediaError> {
     {
         return Ok(t.clone());
     }
+    let kbps = plan.bitrate_kbps.unwrap_or(128);
     let mut enc = build(plan, true)?;
     let silence = vec![0.0f32; 1152 * usize::from(plan.channels)];
     let mut buf = Vec::new();
@@ -352,7 +439,13 @@ fn template(plan: &Plan) -> Result<Option<Arc<[u8]>>, MediaError> {
     buf.reserve(mp3lame_encoder::max_required_buffer_size(0) + 7200);
     enc.flush_to_vec::<FlushGap>(&mut buf).map_err(lame_err)?;
     let mut tag = Vec::with_capacity(enc.lame_tag_size().max(1));
-    let t: Option<Arc<[u8]>> = enc.lame_tag_encode_to_vec(&mut tag).map(|_| tag.into());
+    let t: Option<Arc<[u8]>> = match enc.lame_tag_encode_to_vec(&mut tag) {
+        Some(_) => Some(tag.into()),
+        None => {
+            let frame_bytes = Layout::new(plan.rate, kbps, 0).frame_bytes as usize;
+            compact_template(&buf, frame_bytes, kbps).map(Into::into)
+        }
+    };
     cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -473,6 +566,10 @@ mod tests {
             (16_000, 1, 32, &[16_000 * 3 + 1]),
             (8_000, 1, 32, &[1, 8_000 * 5 + 99]),
             (8_000, 1, 16, &[8_000 * 2]),
+            (8_000, 1, 8, &[8_000 * 2 + 1]),
+            (8_000, 2, 8, &[8_000 * 2 + 1]),
+            (44_100, 1, 32, &[44_100]),
+            (48_000, 2, 32, &[48_000]),
             (16_000, 2, 160, &[16_000]),
         ];
         for &(rate, ch, kbps, lens) in cases {
@@ -489,23 +586,45 @@ mod tests {
                     n,
                 );
                 let what = format!("{rate} Hz {ch} ch {kbps} kbit/s, {n} frames");
-                assert_eq!(ours.len(), lame.len(), "{what}: length");
                 let layout = Layout::new(rate, kbps, n);
-                let Some(x) = info_offset(&lame) else {
-                    // LAME writes no tag where it does not fit (mono MPEG-2 at 32
-                    // kbit/s and below); neither do we, and the audio is the same.
-                    assert_eq!(ours, lame, "{what}");
-                    assert_eq!(ours.len() as u64, layout.audio_bytes, "{what}");
-                    continue;
-                };
                 let tag_len = layout.frame_bytes as usize;
                 assert_eq!(
                     ours.len() as u64,
                     layout.audio_bytes + layout.frame_bytes,
                     "{what}"
                 );
+                let Some(TagLayout { x, ext, toc, .. }) = tag_layout(&lame) else {
+                    // LAME wrote no tag (it does not fit): ours is the compact one,
+                    // followed by the same audio.
+                    assert_eq!(ours[tag_len..], lame[..], "{what}: audio");
+                    let t = tag_layout(&ours).expect("a compact tag");
+                    assert!(!t.toc);
+                    let field = |at: usize| {
+                        u32::from_be_bytes([ours[at], ours[at + 1], ours[at + 2], ours[at + 3]])
+                    };
+                    assert_eq!(u64::from(field(t.x + 8)), layout.frames, "{what}");
+                    if t.bytes {
+                        assert_eq!(field(t.x + 12) as usize, ours.len(), "{what}");
+                    }
+                    let dp = field(t.ext + EXT_DELAY - 1) & 0xFF_FFFF;
+                    assert_eq!(
+                        (u64::from(dp >> 12), u64::from(dp & 0xFFF)),
+                        (ENC_DELAY, layout.end_padding)
+                    );
+                    assert_eq!(field(t.ext + EXT_MUSIC_LEN) as usize, ours.len(), "{what}");
+                    let crc = u16::from_be_bytes([
+                        ours[t.ext + EXT_TAG_CRC],
+                        ours[t.ext + EXT_TAG_CRC + 1],
+                    ]);
+                    assert_eq!(crc, crc16(&ours[..t.ext + EXT_TAG_CRC]), "{what}: tag CRC");
+                    // Same frame header as the audio's, unpadded.
+                    assert_eq!(ours[..2], lame[..2]);
+                    assert_eq!(ours[2], lame[2] & !0x02);
+                    continue;
+                };
+                assert!(toc && x < ext);
+                assert_eq!(ours.len(), lame.len(), "{what}: length");
                 assert_eq!(ours[tag_len..], lame[tag_len..], "{what}: audio");
-                let ext = x + LAME_EXT;
                 let (mut a, mut b) = (ours[..tag_len].to_vec(), lame[..tag_len].to_vec());
                 // Mode extension of the tag frame's header: LAME copies the last
                 // frame's; it has no meaning for a frame without audio.
@@ -520,24 +639,6 @@ mod tests {
                 assert_eq!(crc, crc16(&ours[..ext + EXT_TAG_CRC]), "{what}: tag CRC");
             }
         }
-    }
-
-    /// Where LAME writes no tag (the frame cannot hold it), neither do we.
-    #[test]
-    fn no_tag_where_lame_writes_none() {
-        let p = plan(8_000, 1, 8);
-        let lame = run(
-            Box::new(Mp3Encoder::new(&p, true, None).expect("enc")),
-            1,
-            8_000,
-        );
-        let ours = run(
-            Box::new(Mp3Encoder::new(&p, false, Some(8_000)).expect("enc")),
-            1,
-            8_000,
-        );
-        assert_eq!(ours, lame);
-        assert!(info_offset(&ours[..72]).is_none());
     }
 
     #[test]
