@@ -421,7 +421,8 @@ fn compact_template(first_frame: &[u8], frame_bytes: usize, kbps: u32) -> Option
 /// `None` when no tag fits the frame. Cached per setting: it costs a LAME run.
 fn template(plan: &Plan) -> Result<Option<Arc<[u8]>>, MediaError> {
     type Key = (u32, u16, Option<u32>);
-    static CACHE: OnceLock<Mutex<HashMap<Key, Option<Arc<[u8]>>>>> = OnceLock::new();
+    type Templates = HashMap<Key, Option<Arc<[u8]>>>;
+    static CACHE: OnceLock<Mutex<Templates>> = OnceLock::new();
     let key = (plan.rate, plan.channels, plan.bitrate_kbps);
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(t) = cache
