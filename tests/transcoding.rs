@@ -455,3 +455,121 @@ async fn converted_copies_play_in_ffmpeg(backend: Backend) {
     }
 }
 }
+
+/// A WAV of `secs` seconds of a two-tone chord, 44.1 kHz stereo 16-bit.
+fn stereo_wav(secs: u32) -> Vec<u8> {
+    let rate = 44_100u32;
+    let n = rate * secs;
+    let mut v = Vec::with_capacity(44 + n as usize * 4);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + n * 4).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * 4).to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(n * 4).to_le_bytes());
+    for i in 0..n {
+        let t = f64::from(i) / f64::from(rate);
+        for f in [440.0, 660.0] {
+            let s = ((t * f * std::f64::consts::TAU).sin() * 6000.0) as i16;
+            v.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+    v
+}
+
+/// ffprobe's duration of `path` from its header (an estimate from the bitrate, what
+/// ffmpeg does when no header states the length, fails the test).
+fn ffprobe_duration(path: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "warning",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", path.display());
+    assert!(
+        !err.contains("Estimating duration"),
+        "{}: {err}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Total samples in a FLAC file's STREAMINFO (the first metadata block).
+fn flac_total_samples(bytes: &[u8]) -> u64 {
+    assert_eq!(&bytes[..4], b"fLaC");
+    assert_eq!(bytes[4] & 0x7F, 0, "STREAMINFO comes first");
+    u64::from_be_bytes(bytes[18..26].try_into().unwrap()) & 0xF_FFFF_FFFF
+}
+
+on_both_backends! {
+async fn converted_copies_state_their_length_streamed_and_cached(backend: Backend) {
+    let ffprobe = common::have_tool("ffprobe");
+    let s = Server::start_on(&backend).await;
+    let c = s.acme().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Telephony speech (8 kHz mono: low-rate defaults, compact MP3 tag) and music
+    // (44.1 kHz stereo): long enough that MP3's encoder delay and padding, which
+    // ffprobe counts in the duration, stay under 1%.
+    for (name, bytes, rate, frames) in [
+        ("speech.wav", tone_wav(30), 8_000u32, 240_000u64),
+        ("music.wav", stereo_wav(20), 44_100, 882_000),
+    ] {
+        let (uri, f) = published(&s, &c.token, name, bytes).await;
+        let source_secs = frames as f64 / f64::from(rate);
+        assert_eq!(f["media"]["duration_ms"].as_f64().unwrap(), source_secs * 1000.0);
+        for fmt in ["wav", "flac", "mp3", "ogg", "mp4"] {
+            // First request: streamed while the conversion runs. Second: the cached copy.
+            let mut copies = Vec::new();
+            for _ in 0..2 {
+                let r = get(&s, &format!("{uri}?f={fmt}"), None).await;
+                assert_eq!(r.status(), 200, "{name} -> {fmt}");
+                let etag = r.headers()["etag"].to_str().unwrap().to_string();
+                let len = r.headers().get("content-length").map(|v| v.to_str().unwrap().to_string());
+                let body = r.bytes().await.unwrap();
+                if let Some(len) = len {
+                    assert_eq!(len, body.len().to_string(), "{name} -> {fmt}");
+                }
+                copies.push((etag, body));
+            }
+            let (streamed, cached) = (&copies[0], &copies[1]);
+            assert_eq!(streamed.0, cached.0, "{name} -> {fmt}: one strong ETag");
+            assert!(streamed.0.starts_with('"'), "{name} -> {fmt}: strong ETag");
+            assert!(streamed.1 == cached.1, "{name} -> {fmt}: streamed bytes differ from the cached copy");
+            match fmt {
+                "flac" => assert_eq!(flac_total_samples(&streamed.1), frames, "{name}: STREAMINFO"),
+                "wav" => {
+                    let data = u32::from_le_bytes(streamed.1[40..44].try_into().unwrap());
+                    assert_eq!(data as usize, streamed.1.len() - 44, "{name}: WAV data size");
+                }
+                _ => {}
+            }
+            if !ffprobe {
+                continue;
+            }
+            for (which, copy) in [("streamed", streamed), ("cached", cached)] {
+                let path = dir.path().join(format!("{which}.{fmt}"));
+                std::fs::write(&path, &copy.1).unwrap();
+                let secs = ffprobe_duration(&path);
+                assert!(
+                    (secs - source_secs).abs() <= source_secs * 0.01,
+                    "{name} -> {fmt} ({which}): ffprobe says {secs} s, source {source_secs} s"
+                );
+            }
+        }
+    }
+}
+}

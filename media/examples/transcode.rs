@@ -8,11 +8,14 @@ fn main() -> ExitCode {
     let mut pos = Vec::new();
     let mut format = None;
     let mut bitrate = None;
+    let mut stream = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--format" | "-f" => format = it.next().cloned(),
             "--bitrate" | "-b" => bitrate = it.next().and_then(|b| b.parse::<u32>().ok()),
+            // As the server converts: to a plain stream, headers written once up front.
+            "--stream" => stream = true,
             "--probe" => {
                 for p in it.by_ref() {
                     match mediastore_media::probe(
@@ -29,9 +32,18 @@ fn main() -> ExitCode {
         }
     }
     let [input, output] = pos.as_slice() else {
-        eprintln!("usage: transcode IN OUT [--format F] [--bitrate KBPS]");
+        eprintln!("usage: transcode IN OUT [--format F] [--bitrate KBPS] [--stream]");
         return ExitCode::from(2);
     };
+    if stream {
+        return match stream_to(input.as_ref(), output.as_ref(), format.as_deref(), bitrate) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match mediastore_media::transcode_file(
         input.as_ref(),
         output.as_ref(),
@@ -44,4 +56,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `transcode` to a plain (unseekable) writer, as the server's conversions run.
+fn stream_to(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    format: Option<&str>,
+    bitrate_kbps: Option<u32>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let name = format
+        .or_else(|| output.extension().and_then(|e| e.to_str()))
+        .ok_or("no output format")?;
+    let format = mediastore_media::AudioFormat::from_param(name).ok_or("unknown output format")?;
+    let opts = mediastore_media::TranscodeOptions {
+        format,
+        bitrate_kbps,
+    };
+    let file = std::fs::File::create(output).map_err(|e| e.to_string())?;
+    let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
+    let hint = input.extension().and_then(|e| e.to_str());
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    mediastore_media::transcode(input, hint, &opts, &mut w, &cancel).map_err(|e| e.to_string())?;
+    w.flush().map_err(|e| e.to_string())
 }

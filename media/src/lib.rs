@@ -43,8 +43,10 @@ pub use resample::Resampler;
 /// `cancel` is polled between blocks; setting it stops the work with
 /// [`MediaError::Cancelled`]. Nothing is written when the input cannot be decoded
 /// at all; on a mid-stream error the output is incomplete and must be discarded.
-/// MP3 written to a plain stream carries no Info tag (it would need a seek back);
-/// use [`transcode_to`] with [`Output::Seekable`] for gapless-exact MP3 and FLAC headers.
+/// Headers state the source's declared length up front (WAV sizes, FLAC STREAMINFO,
+/// MP3 Info/LAME frame) and exactly that many frames follow, so the output needs no
+/// later patch; [`transcode_to`] with [`Output::Seekable`] also patches in what only
+/// the end knows (FLAC frame sizes, LAME's music CRC).
 pub fn transcode(
     input: &Path,
     hint: Option<&str>,

@@ -147,15 +147,18 @@ pub(crate) fn convert(
         Output::Seekable(w) => w.stream_position()?,
         Output::Stream(_) => 0,
     };
-    // A promised length: constant-rate headers need it up front, and the pipeline pads
-    // or trims to it so the bytes match exactly what was announced.
+    // A promised length: headers that state the length up front need it (wav, flac,
+    // mp3), so do byte offsets of constant-rate targets, and the pipeline pads or
+    // trims to it so the bytes match exactly what was announced.
     let expected = spec
         .frames
         .map(|n| Resampler::output_frames_for(n, spec.rate, plan.rate));
     // Whole conversions only: a range (`from` mid-stream, or `stop`) stays on one thread.
     let overlap = from.out_frame == 0 && from.discard == 0 && from.stop.is_none();
     let mut encoder = encode::make(&plan, seekable, expected, overlap)?;
-    let enforce_len = if !seekable && plan.format.is_constant_rate() {
+    // A stream's header cannot be corrected afterwards: when it states the length,
+    // deliver exactly that (a seekable output is patched with what was delivered).
+    let enforce_len = if !seekable && encode::states_length_up_front(plan.format) {
         expected
     } else {
         None

@@ -142,13 +142,24 @@ pub(crate) fn make(
         AudioFormat::Ulaw => Box::new(g711::G711Encoder::new(false)),
         AudioFormat::G722 => Box::new(g722::G722Encoder::new()),
         AudioFormat::Mp3 if overlap => Box::new(threaded::Threaded::spawn(mp3::Mp3Encoder::new(
-            plan, seekable,
+            plan,
+            seekable,
+            expected_frames,
         )?)?),
-        AudioFormat::Mp3 => Box::new(mp3::Mp3Encoder::new(plan, seekable)?),
+        AudioFormat::Mp3 => Box::new(mp3::Mp3Encoder::new(plan, seekable, expected_frames)?),
         AudioFormat::Ogg => Box::new(ogg::OggEncoder::new(plan)?),
-        AudioFormat::Flac => Box::new(flac::FlacEncoder::new(plan)?),
+        AudioFormat::Flac => Box::new(flac::FlacEncoder::new(plan, expected_frames)?),
         AudioFormat::Mp4 => Box::new(mp4::Mp4Encoder::new(plan)?),
     })
+}
+
+/// Whether a plain stream of `format` states its length before the audio (WAV
+/// sizes, FLAC STREAMINFO, MP3 Info/LAME frame), or maps bytes to frames (raw
+/// G.711/G.722): the pipeline must then deliver exactly the promised frames.
+/// Ogg (granule positions per page) and MP4 (written whole at the end) state the
+/// length they actually have.
+pub(crate) fn states_length_up_front(format: AudioFormat) -> bool {
+    format.is_constant_rate() || matches!(format, AudioFormat::Flac | AudioFormat::Mp3)
 }
 
 /// `f32` in [-1, 1] to 16-bit PCM, rounding and clipping as ffmpeg does.
