@@ -1,17 +1,29 @@
 //! The router: every path of the contract. The connection layer (`server`) logs each request and
 //! sends the publish URI's common case past the router.
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 
 use super::api::{account, containers, customers, files};
 use super::error::ApiError;
 use super::publish;
 use crate::app::AppState;
+use crate::fair::PerCustomer;
+
+/// Uploads in progress per customer (`--uploads-per-customer`).
+#[derive(Clone)]
+pub struct Uploads(pub Arc<PerCustomer>);
 
 /// Builds the application.
 pub fn router(state: AppState) -> Router {
+    // The per-customer shares are settings applied where the application is put together.
+    state
+        .transcoder
+        .limit_per_customer(state.config.conversions_per_customer);
+    let uploads = Uploads(PerCustomer::new());
     let api = Router::new()
         .route("/v1/customers", post(customers::create))
         .route(
@@ -39,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/files",
             post(files::upload)
                 .layer(DefaultBodyLimit::disable())
+                .layer(Extension(uploads))
                 .get(files::list),
         )
         .route(
