@@ -76,7 +76,10 @@ mod tests {
         assert!(p.try_acquire("b", 2).is_some(), "b is not held back by a");
         drop(a1);
         assert_eq!(p.running("a"), 1);
-        assert!(p.try_acquire("a", 2).is_some(), "a freed slot is taken again");
+        assert!(
+            p.try_acquire("a", 2).is_some(),
+            "a freed slot is taken again"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use super::error::DomainError;
 use super::input::{Fields, Patch};
 use super::model::{Classification, FileRecord, Publish, REFERENCE_TYPES};
 use super::rules::{
-    check_access_name, check_bitrate, check_target_format, check_description, check_identifier, check_mime_type,
-    check_name, check_tag, parse_expires_at,
+    check_access_name, check_bitrate, check_description, check_identifier, check_mime_type,
+    check_name, check_tag, check_target_format, parse_expires_at,
 };
 use super::time::Timestamp;
 

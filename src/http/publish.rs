@@ -37,10 +37,16 @@ const ALLOW_HEADERS: &str =
 /// connection layer sends the others straight to [`publish`]).
 pub async fn publish_uri(
     State(state): State<AppState>,
-    PathParam(key): PathParam,
+    key: Result<PathParam, ApiError>,
     req: Request,
 ) -> Response<Body> {
-    publish(&state, &key, req.method(), req.headers(), req.uri().query()).await
+    match key {
+        Ok(PathParam(key)) => {
+            publish(&state, &key, req.method(), req.headers(), req.uri().query()).await
+        }
+        // Refused before the lookup, still readable by a page.
+        Err(e) => with_cors(e.into_response()),
+    }
 }
 
 /// `GET`/`HEAD /f/{key}`: open to anyone while the file's `publish` allows that way in.
@@ -81,10 +87,15 @@ pub async fn publish(
 /// `GET`/`HEAD /download/{file_sid}` as an axum handler (see [`publish_uri`]).
 pub async fn download_link(
     State(state): State<AppState>,
-    PathParam(sid): PathParam,
+    sid: Result<PathParam, ApiError>,
     req: Request,
 ) -> Response<Body> {
-    download(&state, &sid, req.method(), req.headers(), req.uri().query()).await
+    match sid {
+        Ok(PathParam(sid)) => {
+            download(&state, &sid, req.method(), req.headers(), req.uri().query()).await
+        }
+        Err(e) => with_cors(e.into_response()),
+    }
 }
 
 /// `GET`/`HEAD /download/{file_sid}?expires=&signature=`: expiry and HMAC are checked first

@@ -51,14 +51,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/files",
             post(files::upload)
                 .layer(DefaultBodyLimit::disable())
-                .layer(Extension(uploads))
                 .get(files::list),
         )
         .route(
             "/v1/files/{file_sid}",
             get(files::get).patch(files::update).delete(files::delete),
         )
-        .route("/v1/files/{file_sid}/data", get(files::data));
+        .route("/v1/files/{file_sid}/data", get(files::data))
+        .layer(Extension(uploads));
     let public = Router::new()
         // `get` answers HEAD too (same headers, no body); OPTIONS is the CORS preflight.
         .route(
@@ -75,10 +75,12 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
+            // axum adds `Allow` with the path's methods.
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed",
             )
+            .field("method", "not allowed on this path (see Allow)")
         })
         .with_state(state)
 }

@@ -342,9 +342,7 @@ fn oversized<B>(req: &Request<B>) -> Option<Response<axum::body::Body>> {
         )
         .field(
             "headers",
-            format!(
-                "at most {MAX_HEADER_COUNT} header fields of {MAX_HEADER_BYTES} bytes in all"
-            ),
+            format!("at most {MAX_HEADER_COUNT} header fields of {MAX_HEADER_BYTES} bytes in all"),
         )
     };
     let mut resp = e.into_response();

@@ -80,8 +80,12 @@ pub async fn convert_upload(
         .map_err(std::io::Error::other)?
         .map_err(|source| Error::Media { field, source })?;
     let target = desired.format.unwrap_or(info.format);
-    let Some(bitrate) = conversion(Some(info.format), info.bitrate, target, desired.bitrate_kbps)
-    else {
+    let Some(bitrate) = conversion(
+        Some(info.format),
+        info.bitrate,
+        target,
+        desired.bitrate_kbps,
+    ) else {
         return Ok(None);
     };
     let permit = state.transcoder.permit(customer_id).await?;

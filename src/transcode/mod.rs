@@ -93,7 +93,9 @@ impl Transcoder {
         std::fs::create_dir_all(dir)?;
         let cache = moka::sync::Cache::builder()
             .max_capacity(cache_bytes)
-            .weigher(|_: &VariantKey, c: &Arc<ConvertedCopy>| u32::try_from(c.len).unwrap_or(u32::MAX))
+            .weigher(|_: &VariantKey, c: &Arc<ConvertedCopy>| {
+                u32::try_from(c.len).unwrap_or(u32::MAX)
+            })
             .support_invalidation_closures()
             .eviction_listener(|_, c: Arc<ConvertedCopy>, _| {
                 // Readers holding the file keep reading it; the name goes now.

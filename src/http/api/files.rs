@@ -2,20 +2,20 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use axum::Json;
 
 use super::List;
 use crate::app::AppState;
 use crate::domain::input::Fields;
 use crate::domain::Timestamp;
-use crate::http::auth::Caller;
 use crate::error::Error;
+use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::routes::Uploads;
 use crate::http::extract::{JsonFields, PathParam, QueryPairs};
+use crate::http::routes::Uploads;
 use crate::http::serve::{self, Overrides, Representation};
 use crate::service::files::{self, FileView};
 use crate::service::receive::receive;
