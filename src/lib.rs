@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod fair;
+pub mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod logbuf;

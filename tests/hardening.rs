@@ -43,19 +43,25 @@ fn contract_error(status: StatusCode, h: &HeaderMap, body: &[u8]) -> String {
     errors[0]["field"].as_str().unwrap_or_default().to_string()
 }
 
-/// One raw HTTP/1.1 exchange (for what reqwest will not send); the answer's head and body.
-async fn raw(s: &Server, request: &[u8]) -> (String, Vec<u8>) {
-    let addr = s.base.trim_start_matches("http://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(request).await.unwrap();
+/// Reads a raw connection's answer to its end (the server closes it).
+async fn read_answer(tcp: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     tokio::time::timeout(
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(30),
         tcp.read_to_end(&mut out),
     )
     .await
     .expect("the server closed the connection")
     .unwrap();
+    out
+}
+
+/// One raw HTTP/1.1 exchange (for what reqwest will not send); the answer's head and body.
+async fn raw(s: &Server, request: &[u8]) -> (String, Vec<u8>) {
+    let addr = s.base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let out = read_answer(&mut tcp).await;
     let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     (
         String::from_utf8_lossy(&out[..split]).to_string(),
@@ -322,30 +328,6 @@ async fn corrupt_stored_audio_is_the_same_422_on_every_path(backend: Backend) {
 
 // --- item 3: stalled uploads ---
 
-/// A WAV of `secs` seconds of a 440 Hz tone, 8 kHz mono 16-bit.
-fn tone_wav(secs: u32) -> Vec<u8> {
-    let rate = 8000u32;
-    let n = rate * secs;
-    let mut v = Vec::with_capacity(44 + n as usize * 2);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&rate.to_le_bytes());
-    v.extend_from_slice(&(rate * 2).to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let s = ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16;
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
-}
-
 async fn start_with(backend: &Backend, flags: &[&str]) -> Server {
     let mut args = vec!["--admin-token", common::ADMIN];
     args.extend_from_slice(flags);
@@ -366,14 +348,7 @@ async fn open_upload(s: &Server, token: &str, len: usize) -> tokio::net::TcpStre
 
 /// Reads the answer to the end; its status line.
 async fn answer(mut tcp: tokio::net::TcpStream) -> String {
-    let mut out = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        tcp.read_to_end(&mut out),
-    )
-    .await
-    .expect("an answer")
-    .unwrap();
+    let out = read_answer(&mut tcp).await;
     String::from_utf8_lossy(&out)
         .lines()
         .next()
@@ -419,9 +394,9 @@ async fn a_slow_but_moving_upload_is_not_cut(backend: Backend) {
 
 on_both_backends! {
 async fn a_long_conversion_is_not_cut(backend: Backend) {
-    let s = start_with(&backend, &["--idle-timeout", "200ms"]).await;
+    let s = start_with(&backend, &["--idle-timeout", "100ms"]).await;
     let c = s.acme().await;
-    let wav = tone_wav(600);
+    let wav = common::tone_wav(1800);
     // A connection of its own: with so short a timeout, a pooled keep-alive connection may be
     // closed as idle just as a request is put on it.
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
@@ -437,8 +412,16 @@ async fn a_long_conversion_is_not_cut(backend: Backend) {
     let f: Value = resp.json().await.unwrap();
     assert_eq!(st, 201, "{f}");
     assert_eq!(f["content_format"], "ogg");
-    // The upload-time conversion outlasted two idle periods with nothing on the wire.
-    assert!(started.elapsed() > std::time::Duration::from_millis(400), "{:?}", started.elapsed());
+    // The upload-time conversion alone outlasted two idle periods with nothing on the wire.
+    let log = s.log();
+    let took_ms: f64 = log
+        .lines()
+        .find(|l| l.contains("upload conversion"))
+        .and_then(|l| l.split("took_ms=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no conversion logged: {log}"));
+    assert!(took_ms > 200.0, "the conversion took only {took_ms} ms: {:?}", started.elapsed());
 }
 }
 
@@ -472,7 +455,7 @@ async fn one_customers_flood_of_conversions_does_not_starve_another(backend: Bac
     )
     .await;
     let (a, b) = (s.acme().await, s.customer(serde_json::json!({"name": "b"})).await);
-    let audio = tone_wav(120);
+    let audio = common::tone_wav(120);
     let publish = |token: String, name: &'static str| {
         let (s, audio) = (&s, audio.clone());
         async move {
@@ -505,8 +488,10 @@ async fn one_customers_flood_of_conversions_does_not_starve_another(backend: Bac
         statuses.push(st);
     }
     assert!(statuses.contains(&200), "{statuses:?}");
+    // Past its share A is told 429 while a worker is free for others (503 only once B's
+    // conversion has taken that worker too).
     assert!(statuses.contains(&429), "A took more than its share: {statuses:?}");
-    assert!(!statuses.contains(&503), "{statuses:?}");
+    assert!(statuses.iter().all(|s| [200, 429, 503].contains(s)), "{statuses:?}");
     assert!(
         waited < solo * 2 + std::time::Duration::from_millis(500),
         "B waited {waited:?}, alone {solo:?}"

@@ -38,30 +38,6 @@ fn probe(bytes: &[u8], ext: &str) -> mediastore_media::MediaInfo {
     mediastore_media::probe(&path, Some(ext)).unwrap_or_else(|e| panic!("{ext}: {e}"))
 }
 
-/// A WAV of `secs` seconds of a 440 Hz tone, 8 kHz mono 16-bit.
-fn tone_wav(secs: u32) -> Vec<u8> {
-    let rate = 8000u32;
-    let n = rate * secs;
-    let mut v = Vec::with_capacity(44 + n as usize * 2);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&rate.to_le_bytes());
-    v.extend_from_slice(&(rate * 2).to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let s = ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16;
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
-}
-
 async fn published(s: &Server, token: &str, name: &str, bytes: Vec<u8>) -> (String, Value) {
     let (st, f) = s
         .upload_raw(token, &[("name", name), ("publish", "file_sid")], bytes)
@@ -395,7 +371,7 @@ async fn a_deleted_or_replaced_file_never_serves_a_stale_copy(backend: Backend) 
             ("publish", "file_access_name"),
             ("file_access_name", "greeting"),
         ],
-        tone_wav(3),
+        common::tone_wav(3),
     )
     .await;
     let second = get(&s, &url, None).await.bytes().await.unwrap();
@@ -418,7 +394,7 @@ async fn a_client_that_disconnects_frees_its_worker_and_a_full_pool_answers_503(
     )
     .await;
     let c = s.acme().await;
-    let (uri, _) = published(&s, &c.token, "long.wav", tone_wav(1200)).await;
+    let (uri, _) = published(&s, &c.token, "long.wav", common::tone_wav(1200)).await;
     // A long conversion holds the only worker while its client reads.
     let mut busy = get(&s, &format!("{uri}?f=mp3"), None).await;
     assert_eq!(busy.status(), 200);

@@ -141,10 +141,7 @@ async fn download_inner(
 pub async fn preflight() -> Response<Body> {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    allow_any_origin(h);
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static(ALLOW_METHODS),
@@ -161,13 +158,18 @@ pub async fn preflight() -> Response<Body> {
     resp
 }
 
-/// The CORS headers of an actual (GET or HEAD) answer, errors included.
-fn with_cors(mut resp: Response<Body>) -> Response<Body> {
-    let h = resp.headers_mut();
+/// Published files are public: any page may read them.
+fn allow_any_origin(h: &mut HeaderMap) {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
+}
+
+/// The CORS headers of an actual (GET or HEAD) answer, errors included.
+fn with_cors(mut resp: Response<Body>) -> Response<Body> {
+    let h = resp.headers_mut();
+    allow_any_origin(h);
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSE_HEADERS),

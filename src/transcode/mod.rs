@@ -157,18 +157,21 @@ impl Transcoder {
         self.per_customer.store(n.max(1), Ordering::Relaxed);
     }
 
-    /// A worker for `customer`: refused at once (429) past the customer's share, so it never
-    /// queues in front of others; otherwise waits briefly, then gives up with 503 rather than
-    /// queueing without limit.
+    /// A worker for `customer`: refused at once past the customer's share, so it never queues
+    /// in front of others (429; 503 when no worker is free anyway, as for everyone); otherwise
+    /// waits briefly, then gives up with 503 rather than queueing without limit.
     pub async fn permit(&self, customer: &str) -> Result<Permit, Error> {
         let limit = self.per_customer.load(Ordering::Relaxed);
-        let slot = self
-            .customers
-            .try_acquire(customer, limit)
-            .ok_or(Error::CustomerBusy {
-                what: "conversions",
-                limit,
-            })?;
+        let Some(slot) = self.customers.try_acquire(customer, limit) else {
+            return Err(if self.pool.available_permits() == 0 {
+                Error::Busy
+            } else {
+                Error::CustomerBusy {
+                    what: "conversions",
+                    limit,
+                }
+            });
+        };
         match tokio::time::timeout(PERMIT_WAIT, Arc::clone(&self.pool).acquire_owned()).await {
             Ok(Ok(p)) => Ok(Permit {
                 _worker: p,

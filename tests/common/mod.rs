@@ -531,6 +531,30 @@ pub fn have_tool(program: &str) -> bool {
     ok
 }
 
+/// A WAV of `secs` seconds of a 440 Hz tone, 8 kHz mono 16-bit.
+pub fn tone_wav(secs: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let n = rate * secs;
+    let mut v = Vec::with_capacity(44 + n as usize * 2);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + n * 2).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * 2).to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(n * 2).to_le_bytes());
+    for i in 0..n {
+        let s = ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16;
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed
