@@ -76,4 +76,6 @@ echo "server errors in its log: $(grep -c 'status=5' "$work/log" || true)"
 echo "RSS: ${rss0} KiB at start, ${rss1} KiB at end"
 echo "open descriptors: ${fd0} at start, ${fd1} at end"
 echo "account after deleting everything: $acct"
+echo "descriptors at end, by kind:"
+ls -l /proc/"$pid"/fd | awk 'NR > 1 {print $NF}' | sed -E 's/[0-9a-f]{8,}/<id>/g; s/[0-9]+/N/g' | sort | uniq -c | sort -rn
 if [ "$bad" -gt 0 ]; then sort "$work/errors" | uniq -c | sort -rn | head -10; exit 1; fi
