@@ -528,3 +528,36 @@ async fn one_customer_cannot_take_every_upload_slot(backend: Backend) {
     assert_eq!(s.upload_raw(&a.token, &[("name", "third.bin")], vec![5; 10]).await.0, 201);
 }
 }
+
+// --- item 7: a converted copy's 416 is worded like a stored file's ---
+
+on_both_backends! {
+async fn a_converted_copys_416_carries_etag_and_accept_ranges(backend: Backend) {
+    let s = Server::start_on(&backend).await;
+    let c = s.acme().await;
+    let (st, f) = s
+        .upload_raw(
+            &c.token,
+            &[("name", "t.wav"), ("publish", "file_sid")],
+            common::tone_wav(2),
+        )
+        .await;
+    assert_eq!(st, 201, "{f}");
+    let uri = f["publish_uri"].as_str().unwrap();
+    let far = [("range", "bytes=999999999-")];
+    let (st, stored, _) = send(&s, Method::GET, uri, &far).await;
+    assert_eq!(st, 416);
+    // A constant-rate copy (its length known without converting) and a variable-rate one.
+    for q in ["f=ulaw", "f=mp3"] {
+        let (st, h, body) = send(&s, Method::GET, &format!("{uri}?{q}"), &far).await;
+        assert_eq!(st, 416, "{q}");
+        contract_error(st, &h, &body);
+        for name in ["etag", "accept-ranges", "content-range", "last-modified"] {
+            assert!(h.get(name).is_some(), "{q}: 416 without {name}");
+            assert!(stored.get(name).is_some(), "stored 416 without {name}");
+        }
+        assert_ne!(h["etag"], stored["etag"], "{q}: the copy's own ETag");
+        assert!(h["content-range"].to_str().unwrap().starts_with("bytes */"));
+    }
+}
+}
