@@ -38,7 +38,7 @@ chmod 644 "$work/www/bench.bin"
 
 # --- mediastore ---
 admin=bench-admin-token-0123456789
-./target/release/mediastore serve --listen 127.0.0.1:0 --data-dir "$work/data" --admin-token "$admin" \
+"${CARGO_TARGET_DIR:-target}/release/mediastore" serve --listen 127.0.0.1:0 --data-dir "$work/data" --admin-token "$admin" \
   >"$work/ms.out" 2>"$work/ms.log" &
 echo $! >"$work/ms.pid"
 for _ in $(seq 100); do grep -q listening "$work/ms.out" && break; sleep 0.1; done

@@ -40,7 +40,11 @@ pub struct Shared {
     /// Conversions for `f=`/`br=` and upload-time `desired_format`.
     pub transcoder: Arc<crate::transcode::Transcoder>,
     /// Recently served published files, invalidated by every change to a file.
-    pub publish_cache: crate::http::publish_cache::PublishCache,
+    pub publish_cache: Arc<crate::http::publish_cache::PublishCache>,
+    /// Where file changes are raised; the publish cache and the converted copies hear them.
+    pub events: Arc<crate::service::events::Events>,
+    /// The other nodes on the same metadata store (PostgreSQL), if any.
+    pub cluster: Option<Arc<dyn store::cluster::Cluster>>,
 }
 
 /// SHA-256 of a token, as stored.
@@ -147,14 +151,36 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     };
     let blobs = store::open_blobs(&config.blob_url, &blob_settings)?;
     crate::jobs::reconcile(meta.as_ref(), blobs.as_ref(), config.upload_grace).await?;
-    let transcoder = crate::transcode::Transcoder::new(
+    let mut transcoder = crate::transcode::Transcoder::new(
         &config.data_dir.join("transcode"),
         config.transcode_workers,
         config.transcode_cache_bytes,
     )?;
+    if blobs.is_shared() {
+        transcoder = transcoder.on_kept(crate::service::copies::sharer(
+            Arc::clone(&blobs),
+            Arc::clone(&meta),
+            tokio::runtime::Handle::current(),
+        ));
+    }
+    let transcoder = Arc::new(transcoder);
+    let publish_cache = Arc::new(crate::http::publish_cache::PublishCache::new(
+        config.http_threads,
+    ));
+    let events = Arc::new(crate::service::events::Events::new(vec![
+        Arc::clone(&publish_cache) as Arc<dyn crate::domain::events::Subscriber>,
+        Arc::clone(&transcoder) as Arc<dyn crate::domain::events::Subscriber>,
+    ]));
+    let cluster = store::open_cluster(&config.metadata_url)?;
+    if cluster.is_some() {
+        // Until the node listens to the others, nothing cached is served.
+        events.set_out_of_touch(true);
+    }
     Ok(AppState(Arc::new(Shared {
-        transcoder: Arc::new(transcoder),
-        publish_cache: crate::http::publish_cache::PublishCache::new(config.http_threads),
+        transcoder,
+        publish_cache,
+        events,
+        cluster,
         meta,
         blobs,
         signer: LinkSigner::new(key),
@@ -196,6 +222,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let idle_timeout = config.idle_timeout;
     let state = build(config, public_url).await?;
     let cleanup = tokio::spawn(crate::jobs::cleanup_loop(state.clone()));
+    let follow = state.cluster.clone().map(|cluster| {
+        tokio::spawn(crate::service::events::follow(
+            cluster,
+            Arc::clone(&state.events),
+        ))
+    });
     let dispatch =
         crate::http::server::Dispatch::new(state.clone(), crate::http::routes::router(state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -254,6 +286,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })
     .await?;
     cleanup.abort();
+    if let Some(f) = follow {
+        f.abort();
+    }
     for result in joined {
         match result {
             Ok(Ok(())) => {}

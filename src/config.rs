@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// in memory at most.
     #[arg(long, env = "MEDIASTORE_BLOB_PART_SIZE", default_value = "8MiB", value_parser = parse_size)]
     pub blob_part_size: u64,
+    /// Blob-store space for converted copies shared by the nodes (only with a shared store);
+    /// the oldest go first.
+    #[arg(long, env = "MEDIASTORE_SHARED_COPIES", default_value = "10GiB", value_parser = parse_size)]
+    pub shared_copies: u64,
     /// On a shared (S3) store, how old an unfinished upload or a blob no file describes must be
     /// before start-up repair removes it: other nodes may be in the middle of an upload.
     #[arg(long, env = "MEDIASTORE_UPLOAD_GRACE", default_value = "1h", value_parser = parse_duration)]
@@ -118,6 +122,7 @@ pub struct Config {
     pub http_threads: usize,
     pub idle_timeout: Duration,
     pub blob_cache_bytes: u64,
+    pub shared_copies_bytes: u64,
     pub blob_part_size: usize,
     pub upload_grace: Duration,
     pub test_clock: bool,
@@ -184,6 +189,7 @@ impl Config {
             http_threads: a.http_threads.unwrap_or(cpus).clamp(1, 256),
             idle_timeout: a.idle_timeout,
             blob_cache_bytes: a.blob_cache,
+            shared_copies_bytes: a.shared_copies,
             blob_part_size: usize::try_from(a.blob_part_size).map_err(|e| e.to_string())?,
             upload_grace: a.upload_grace,
             test_clock: a.test_clock,

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::app::AppState;
 use crate::domain::{threshold, Timestamp};
+use crate::service::files;
+use crate::store::cluster::CleanupClaim;
 use crate::store::{BlobError, BlobStore, MetaStore};
 
 /// Files removed per cleanup query; the cleanup loops until nothing is left to do.
@@ -33,7 +35,12 @@ pub async fn reconcile(
     // before is in both (bytes are committed before their metadata).
     let stored = blobs.list().await?;
     let files = meta.all_blob_keys().await?;
-    let known: HashSet<&str> = files.iter().map(|(_, k)| k.as_str()).collect();
+    let copies = meta.all_copy_keys().await?;
+    let known: HashSet<&str> = files
+        .iter()
+        .map(|(_, k)| k.as_str())
+        .chain(copies.iter().map(String::as_str))
+        .collect();
     let mut orphans = 0;
     for entry in &stored {
         if !known.contains(entry.key.as_str()) && entry.modified <= cutoff {
@@ -63,36 +70,36 @@ pub async fn reconcile(
     Ok(())
 }
 
-/// Deletes a file's metadata (and totals) first, then its bytes: a crash in between leaves only
-/// orphan bytes, which `reconcile` removes at the next start.
-pub async fn delete_file(
-    state: &AppState,
-    customer_id: Option<&str>,
-    sid: &str,
-) -> crate::error::Result<bool> {
-    match state.meta.delete_file(customer_id, sid).await? {
-        Some(file) => {
-            crate::http::publish::invalidate(state, sid);
-            state.transcoder.forget(&file.blob_key);
-            if let Err(e) = state.blobs.delete(&file.blob_key).await {
-                tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at next start");
-            }
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
 /// Runs the cleanup every `--cleanup-interval` until the server stops.
 pub async fn cleanup_loop(state: AppState) {
     let mut tick = tokio::time::interval(state.config.cleanup_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = cleanup_once(&state, Timestamp::now()).await {
+        if let Err(e) = claimed_cleanup(&state).await {
             tracing::error!(error = %e, "cleanup failed");
         }
     }
+}
+
+/// One cleanup pass, run by one node of a cluster at a time: the node that claims it (the
+/// others skip this tick). A node dying mid-pass loses its claim with its database session;
+/// deletes are locked and idempotent, so a pass taken over later never deletes a file twice or
+/// below a target.
+async fn claimed_cleanup(state: &AppState) -> Result<(), crate::error::Error> {
+    let claim = match &state.cluster {
+        Some(cluster) => match cluster.claim_cleanup().await? {
+            Some(c) => c,
+            None => {
+                tracing::debug!("cleanup pass run by another node");
+                return Ok(());
+            }
+        },
+        None => CleanupClaim::sole(),
+    };
+    let result = cleanup_once(state, Timestamp::now()).await;
+    claim.release().await;
+    result.map(|_| ())
 }
 
 /// One cleanup pass: expired files, then containers over a `delete_lru` threshold.
@@ -107,7 +114,7 @@ pub async fn cleanup_once(
             break;
         }
         for f in batch {
-            if delete_file(state, None, &f.file_sid).await? {
+            if files::remove(state, None, &f.file_sid).await? {
                 expired += 1;
             }
         }
@@ -116,8 +123,9 @@ pub async fn cleanup_once(
     for container in state.meta.containers_over_threshold().await? {
         evicted += evict_lru(state, &container.customer_id, &container.container_sid).await?;
     }
-    if expired + evicted > 0 {
-        tracing::info!(expired, evicted, "cleanup");
+    let copies = crate::service::copies::trim(state).await?;
+    if expired + evicted + copies > 0 {
+        tracing::info!(expired, evicted, copies, "cleanup");
     }
     Ok((expired, evicted))
 }
@@ -147,7 +155,7 @@ async fn evict_lru(
             if bytes <= 0 && files <= 0 {
                 break;
             }
-            if delete_file(state, Some(customer_id), &f.file_sid).await? {
+            if files::remove(state, Some(customer_id), &f.file_sid).await? {
                 evicted += 1;
                 bytes -= f.size;
                 files -= 1;

@@ -223,3 +223,192 @@ async fn a_node_starting_up_leaves_another_nodes_upload_in_flight_alone() {
         .unwrap();
     assert!(got.bytes().await.unwrap().as_ref() == data.as_slice());
 }
+
+/// Polls `url` on `node` until it answers `status`; how long that took.
+async fn until_status(node: &Server, url: &str, status: u16) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let got = node.client.get(url).send().await.unwrap().status().as_u16();
+        if got == status || started.elapsed() > Duration::from_secs(5) {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_delete_or_unpublish_on_one_node_stops_every_node_serving_within_a_second() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let mut uris = Vec::new();
+    for name in ["a.bin", "b.bin"] {
+        let (st, f) = n2
+            .upload_raw(
+                &c.token,
+                &[("name", name), ("publish", "file_sid")],
+                vec![7; 5000],
+            )
+            .await;
+        assert_eq!(st, 201);
+        let path = f["publish_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&n2.base)
+            .to_string();
+        // Node 1 serves it, and keeps it in its publish cache.
+        for _ in 0..3 {
+            let r = n1.client.get(n1.url(&path)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        uris.push((f["file_sid"].as_str().unwrap().to_string(), path));
+    }
+    let (sid, path) = &uris[0];
+    let (st, _) = n2
+        .call(Method::DELETE, &format!("/v1/files/{sid}"), &c.token, None)
+        .await;
+    assert_eq!(st, 204);
+    let took = until_status(&n1, &n1.url(path), 404).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "deleted: node 1 still served it after {took:?}"
+    );
+
+    let (sid, path) = &uris[1];
+    let (st, _) = n2
+        .call(
+            Method::PATCH,
+            &format!("/v1/files/{sid}"),
+            &c.token,
+            Some(json!({"publish": "no"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let took = until_status(&n1, &n1.url(path), 404).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "unpublished: node 1 still served it after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_converted_on_one_node_is_served_by_another_without_converting_and_goes_with_its_file(
+) {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let (st, f) = n1
+        .upload_raw(
+            &c.token,
+            &[("name", "greeting.wav"), ("publish", "file_sid")],
+            common::tone_wav(3),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let path = format!(
+        "{}?f=mp3",
+        f["publish_uri"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&n1.base)
+    );
+    let made = n1.client.get(n1.url(&path)).send().await.unwrap();
+    assert_eq!(made.status(), 200);
+    let made = made.bytes().await.unwrap();
+    // The copy is shared in the background once converted.
+    let shared = common::eventually(|| async { n1.stored_blobs().await == 2 }).await;
+    assert!(shared, "the copy was not stored beside the file");
+    let got = n2.client.get(n2.url(&path)).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.unwrap() == made, "the same copy");
+    let ranged = n2
+        .client
+        .get(n2.url(&path))
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.bytes().await.unwrap(), made.slice(100..200));
+    assert!(n1.log().contains(" conversion"), "node 1 converted it");
+    let log = n2.log();
+    assert!(log.contains("shared copy"), "{log}");
+    assert!(
+        !log.contains(" conversion"),
+        "node 2 converted nothing:\n{log}"
+    );
+
+    let sid = f["file_sid"].as_str().unwrap();
+    let (st, _) = n2
+        .call(Method::DELETE, &format!("/v1/files/{sid}"), &c.token, None)
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(n1.stored_blobs().await, 0, "the file's copy went with it");
+}
+
+#[tokio::test]
+async fn a_node_that_loses_its_channel_reads_through_and_listens_again() {
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
+    let Backend::Distributed {
+        metadata_url: Some(db),
+        ..
+    } = &backend
+    else {
+        return;
+    };
+    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let c = n1.acme().await;
+    let (_, f) = n2
+        .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 100])
+        .await;
+    let path = f["publish_uri"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&n2.base)
+        .to_string();
+    assert_eq!(
+        n1.client.get(n1.url(&path)).send().await.unwrap().status(),
+        200
+    );
+    // Cut every node's listening session, as a network blip or a database restart would.
+    let pool = sqlx::PgPool::connect(db).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(cut.len() >= 2, "both nodes were listening");
+    // A change made meanwhile is still seen by node 1.
+    let sid = f["file_sid"].as_str().unwrap();
+    let (st, _) = n2
+        .call(
+            Method::PATCH,
+            &format!("/v1/files/{sid}"),
+            &c.token,
+            Some(json!({"publish": "no"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let took = until_status(&n1, &n1.url(&path), 404).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "served for {took:?} after the unpublish"
+    );
+    let relistened = common::eventually(|| async {
+        let log = n1.log();
+        log.contains("lost the channel") && log.matches("listening to other nodes").count() >= 2
+    })
+    .await;
+    assert!(
+        relistened,
+        "node 1 noticed and listens again:\n{}",
+        n1.log()
+    );
+}

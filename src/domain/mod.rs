@@ -3,6 +3,7 @@
 pub mod container;
 pub mod detect;
 pub mod error;
+pub mod events;
 pub mod file;
 pub mod input;
 pub mod model;

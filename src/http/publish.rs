@@ -2,9 +2,9 @@
 //! overrides, resolve the file (through a small cache), then serve. Every answer, errors
 //! included, carries the CORS headers, so a browser page can read it.
 //!
-//! Lookups go through the publish cache (`publish_cache`); PATCH and DELETE (and expiry and
-//! eviction, which delete through the same function) call [`invalidate`] once the change is
-//! committed, so an unpublished or deleted file stops being served at once.
+//! Lookups go through the publish cache (`publish_cache`), which hears every file change the
+//! service layer raises (on any node), so an unpublished or deleted file stops being served at
+//! once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -175,12 +175,6 @@ fn with_cors(mut resp: Response<Body>) -> Response<Body> {
         HeaderValue::from_static(EXPOSE_HEADERS),
     );
     resp
-}
-
-/// Forgets every cached lookup (see [`PublishCache::invalidate`](super::publish_cache::PublishCache::invalidate)).
-/// Called after a file's publish state or existence changed, once the change is committed.
-pub fn invalidate(state: &AppState, _file_sid: &str) {
-    state.publish_cache.invalidate();
 }
 
 /// The representation for `lookup`, from the cache or from `fetch` (which is not polled on a hit).

@@ -4,29 +4,30 @@
 //!
 //! Each HTTP thread keeps its own entries (the server runs a thread per core): a shared map
 //! behind a lock, and reference counts on shared header values, made the cores fight over the
-//! same cache lines on every request. What the threads share is one generation counter. PATCH and
-//! DELETE (and expiry and eviction, which delete through the same function) bump it once the
-//! change is committed; a thread compares it before every lookup and drops all its entries when
-//! it moved, so an unpublished or deleted file stops being served at once. A thread also checks
+//! same cache lines on every request. What the threads share is one generation counter. Every
+//! file change the service layer raises, here or on another node, bumps it (the cache is a
+//! [`Subscriber`]); a thread compares it before every lookup and drops all its entries when it
+//! moved, so an unpublished or deleted file stops being served at once. While the node may be
+//! missing other nodes' changes, lookups read through. A thread also checks
 //! it whenever its event loop goes idle ([`sweep_this_thread`]), so a deleted blob's handle does
 //! not outlive the change on a thread that receives no more requests.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::serve::Representation;
+use crate::domain::events::{FileChange, Subscriber};
 
 /// Most entries over all threads, each thread holding its share. Each entry may hold an open file
 /// descriptor, so this stays well under the usual 1024-descriptor limit.
 pub const ENTRIES: usize = 256;
 /// Each thread's share never falls below this (many threads: the total may exceed [`ENTRIES`]).
 pub const MIN_ENTRIES_PER_THREAD: usize = 2;
-/// A cached lookup is trusted this long. Invalidation makes changes visible at once in this
-/// process; the limit only bounds staleness for changes made elsewhere (another server on the
-/// same metadata, later).
+/// A cached lookup is trusted this long: a bound on staleness should a change ever not be heard
+/// (changes themselves invalidate at once, on every node).
 pub const TTL: Duration = Duration::from_secs(10);
 
 /// How a request names its file.
@@ -42,6 +43,8 @@ pub enum Lookup<'a> {
 #[derive(Debug)]
 pub struct PublishCache {
     generation: Arc<AtomicU64>,
+    /// Set while the node may be missing other nodes' changes: every lookup reads through.
+    bypass: AtomicBool,
     per_thread: usize,
 }
 
@@ -60,6 +63,7 @@ impl PublishCache {
     pub fn new(threads: usize) -> Self {
         PublishCache {
             generation: Arc::default(),
+            bypass: AtomicBool::new(false),
             per_thread: (ENTRIES / threads.max(1)).max(MIN_ENTRIES_PER_THREAD),
         }
     }
@@ -74,6 +78,9 @@ impl PublishCache {
     /// The cached representation, or the generation seen by this miss.
     pub fn get(&self, lookup: Lookup<'_>) -> Result<Arc<Representation>, Miss> {
         let generation = self.generation.load(Ordering::Acquire);
+        if self.bypass.load(Ordering::Relaxed) {
+            return Err(Miss(generation));
+        }
         LOCAL.with(|local| {
             let mut local = local.borrow_mut();
             local.follow(&self.generation, generation);
@@ -91,7 +98,7 @@ impl PublishCache {
             let mut local = local.borrow_mut();
             let generation = self.generation.load(Ordering::Acquire);
             local.follow(&self.generation, generation);
-            if generation != miss.0 {
+            if generation != miss.0 || self.bypass.load(Ordering::Relaxed) {
                 return None;
             }
             // Full: start over rather than track recency; the hot set refills in a few requests.
@@ -108,6 +115,19 @@ impl PublishCache {
         });
         // Open handles close here, outside the thread's borrow.
         drop(evicted);
+    }
+}
+
+/// Every change may change what a key names (an access name moving from one file to another),
+/// so any change drops every lookup; changes are rare next to reads.
+impl Subscriber for PublishCache {
+    fn file_changed(&self, _change: &FileChange) {
+        self.invalidate();
+    }
+
+    fn out_of_touch(&self, lost: bool) {
+        self.bypass.store(lost, Ordering::Release);
+        self.invalidate();
     }
 }
 
@@ -237,6 +257,38 @@ mod tests {
         assert!(cache.get(Lookup::Sid("k")).is_err(), "separate kinds");
         cache.invalidate();
         assert!(cache.get(Lookup::Published("k")).is_err());
+    }
+
+    #[test]
+    fn out_of_touch_every_lookup_reads_through_until_back() {
+        let cache = PublishCache::default();
+        let miss = cache.get(Lookup::Published("k")).expect_err("empty");
+        cache.insert(Lookup::Published("k"), &repr("a"), miss);
+        cache.out_of_touch(true);
+        assert!(cache.get(Lookup::Published("k")).is_err(), "dropped");
+        let miss = cache
+            .get(Lookup::Published("k"))
+            .expect_err("reads through");
+        cache.insert(Lookup::Published("k"), &repr("a"), miss);
+        assert!(
+            cache.get(Lookup::Published("k")).is_err(),
+            "nothing kept meanwhile"
+        );
+        cache.out_of_touch(false);
+        let miss = cache.get(Lookup::Published("k")).expect_err("empty again");
+        cache.insert(Lookup::Published("k"), &repr("a"), miss);
+        assert!(
+            cache.get(Lookup::Published("k")).is_ok(),
+            "cached again once back"
+        );
+        cache.file_changed(&FileChange::Deleted {
+            file_sid: "s".into(),
+            blob_key: "b".into(),
+        });
+        assert!(
+            cache.get(Lookup::Published("k")).is_err(),
+            "a change drops it"
+        );
     }
 
     #[test]

@@ -77,6 +77,18 @@ async fn serve_inner(
         );
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
+    // Made by another node (or by this one before a restart) and kept in the shared store.
+    if let Some(open) = crate::service::copies::shared(state, &variant).await {
+        let len = open.len();
+        let r = repr(
+            Source::Blob {
+                key: String::new(),
+                open: Some(open),
+            },
+            len,
+        );
+        return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
+    }
 
     let validators = Validators {
         etag: &variant.etag,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::domain::container::admits_classification;
 use crate::domain::detect::detect;
+use crate::domain::events::FileChange;
 use crate::domain::file::{FileChanges, FileMode};
 use crate::domain::input::Fields;
 use crate::domain::model::{Classification, Container, Customer, FileRecord, MediaInfo, Publish};
@@ -312,14 +313,39 @@ pub async fn update(
     let now = Timestamp::now();
     let changes = FileChanges::parse(f, FileMode::Patch, now)?;
     let update = Box::new(move |file: FileRecord| Ok(changes.apply(file, now)));
-    let updated = state.meta.update_file(&owner.id, sid, update).await;
-    crate::http::publish::invalidate(state, sid);
-    updated?.ok_or_else(not_found)
+    let updated = state
+        .meta
+        .update_file(&owner.id, sid, update)
+        .await?
+        .ok_or_else(not_found)?;
+    state.events.raise(FileChange::Updated {
+        file_sid: updated.file_sid.clone(),
+        blob_key: updated.blob_key.clone(),
+    });
+    Ok(updated)
 }
 
-/// Deletes a file: metadata and totals first, then the bytes.
+/// Deletes a file's metadata (and totals) first, then its bytes, and tells every cache: a
+/// crash in between leaves only orphan bytes, which start-up repair removes. `customer_id`
+/// limits it to the caller's files; the cleanup passes `None`. False when there is no such file.
+pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> Result<bool> {
+    let Some(file) = state.meta.delete_file(customer_id, sid).await? else {
+        return Ok(false);
+    };
+    state.events.raise(FileChange::Deleted {
+        file_sid: file.file_sid.clone(),
+        blob_key: file.blob_key.clone(),
+    });
+    if let Err(e) = state.blobs.delete(&file.blob_key).await {
+        tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
+    }
+    super::copies::drop_copies(state, &file.blob_key).await?;
+    Ok(true)
+}
+
+/// Deletes one of the caller's files.
 pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()> {
-    if crate::jobs::delete_file(state, Some(&owner.id), sid).await? {
+    if remove(state, Some(&owner.id), sid).await? {
         Ok(())
     } else {
         Err(not_found())

@@ -2,7 +2,9 @@
 
 pub mod containers;
 pub mod convert;
+pub mod copies;
 pub mod customers;
+pub mod events;
 pub mod files;
 pub mod receive;
 

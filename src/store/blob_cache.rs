@@ -8,6 +8,10 @@
 //! are safe, and a cache smaller than one blob still serves it (kept only while read). One fill
 //! per blob at a time: concurrent readers of a missing blob wait for the same download. The
 //! cache starts empty at every start: it is an accelerator, not a store.
+//!
+//! The same cache makes hot blobs local for serving: an S3 store opening a blob that fits
+//! serves it by ranged GETs at once and fills the cache in the background; reads switch to the
+//! local copy as soon as it is complete (see `s3.rs`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -84,7 +88,11 @@ impl BlobCache {
             let body = fetch().await?;
             self.fill(body).await
         };
-        match self.entries.try_get_with(id, fill).await {
+        let got = self.entries.try_get_with(id, fill).await;
+        // Evictions are applied now rather than at moka's next housekeeping, so the files of
+        // evicted copies (or of one too big to keep) go as soon as their readers are done.
+        self.entries.run_pending_tasks().await;
+        match got {
             Ok(c) => {
                 let path = c.path.clone();
                 Ok(LocalCopy::leased(path, c))
@@ -96,9 +104,26 @@ impl BlobCache {
         }
     }
 
+    /// The most bytes the cache keeps.
+    pub fn capacity(&self) -> u64 {
+        self.entries
+            .policy()
+            .max_capacity()
+            .unwrap_or(0)
+            .saturating_mul(1024)
+    }
+
+    /// The blob `key` of the store `scope`, if a copy is cached now (no download).
+    pub async fn cached(&self, scope: &str, key: &str) -> Option<LocalCopy> {
+        let c = self.entries.get(&entry_id(scope, key)).await?;
+        let path = c.path.clone();
+        Some(LocalCopy::leased(path, c))
+    }
+
     /// Drops the copy of a deleted blob (readers holding it finish first).
     pub async fn forget(&self, scope: &str, key: &str) {
         self.entries.invalidate(&entry_id(scope, key)).await;
+        self.entries.run_pending_tasks().await;
     }
 
     async fn fill(&self, mut body: ByteStream) -> Result<Arc<Cached>, BlobError> {

@@ -203,6 +203,25 @@ pub trait MetaStore: Send + Sync + 'static {
         candidate: &[u8],
     ) -> Result<(Vec<u8>, bool), MetaError>;
 
+    // Converted copies kept in a shared blob store (several nodes).
+
+    /// Records a copy of `blob_key` stored under `copy_key`; false if it was already recorded.
+    async fn record_copy(
+        &self,
+        copy_key: &str,
+        blob_key: &str,
+        size: i64,
+        now: Timestamp,
+    ) -> Result<bool, MetaError>;
+    /// Forgets every copy of `blob_key` (its file is gone) and returns their keys, so their
+    /// bytes can go.
+    async fn take_copies(&self, blob_key: &str) -> Result<Vec<String>, MetaError>;
+    /// Every recorded copy's key (start-up repair must not take them for orphans).
+    async fn all_copy_keys(&self) -> Result<Vec<String>, MetaError>;
+    /// Forgets the oldest copies (and those whose file is gone) until the rest weigh at most
+    /// `limit` bytes; returns the keys forgotten.
+    async fn trim_copies(&self, limit: i64) -> Result<Vec<String>, MetaError>;
+
     // Copying a store (`mediastore migrate`): read every row verbatim, write it verbatim into
     // another store. Imports are idempotent (a row whose key exists is left as it is, and the
     // call returns false), so an interrupted copy resumes by running again. Totals are copied as

@@ -4,6 +4,7 @@
 
 pub mod blob;
 pub mod blob_cache;
+pub mod cluster;
 pub mod fs;
 pub mod meta;
 pub mod postgres;
@@ -29,6 +30,15 @@ pub async fn open_meta(url: &str) -> Result<Arc<dyn MetaStore>, MetaError> {
         return Ok(Arc::new(postgres::PgMeta::open(url).await?));
     }
     Err(MetaError::Unsupported(url.to_string()))
+}
+
+/// The coordination of the nodes sharing the metadata store named by `url`: `None` for the
+/// embedded store, which has one node.
+pub fn open_cluster(url: &str) -> Result<Option<Arc<dyn cluster::Cluster>>, MetaError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Some(Arc::new(cluster::PgCluster::connect_lazy(url)?)));
+    }
+    Ok(None)
 }
 
 /// Opens the metadata store named by `url` read-only and as it is (no migration): the source

@@ -10,11 +10,14 @@
 //! fills, so memory per upload stays within a few parts whatever the length. Every error path
 //! aborts; a writer dropped mid-way aborts in the background.
 //!
-//! Reads are ranged GETs streamed as they arrive (hyper's buffers, TCP's window). The media
-//! pipeline reads through the node's [`BlobCache`](super::blob_cache::BlobCache).
+//! Reads are ranged GETs streamed as they arrive (hyper's buffers, TCP's window). Hot blobs are
+//! made local: opening a blob that fits a quarter of the node's
+//! [`BlobCache`](super::blob_cache::BlobCache) fills the cache in the background, and reads
+//! switch to the local file (the embedded store's fast path) once it is complete. The media
+//! pipeline reads through the same cache.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -26,9 +29,11 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::blob::{
-    check_key, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob,
+    check_key, stream_by_reads, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy,
+    OpenBlob,
 };
 use super::blob_cache::BlobCache;
+use super::fs::{LocalFile, CHUNK};
 
 /// Parts of one multipart upload being sent at once.
 pub const PARTS_IN_FLIGHT: usize = 2;
@@ -67,6 +72,30 @@ fn parse_url(url: &str) -> Result<(String, String), BlobError> {
 }
 
 impl S3Blobs {
+    /// Downloads `key` into the node's cache (one download however many ask) and then points
+    /// `local` at it, without holding up the caller.
+    fn fill_in_background(&self, key: &str, path: &ObjectPath, local: Arc<OnceLock<Local>>) {
+        let (cache, scope, key) = (
+            Arc::clone(&self.cache),
+            self.cache_scope.clone(),
+            key.to_string(),
+        );
+        let (store, path) = (Arc::clone(&self.store), path.clone());
+        tokio::spawn(async move {
+            let fetch = || whole(store, path, key.clone());
+            let filled = match cache.local(&scope, &key, fetch).await {
+                Ok(copy) => Local::open(copy).await,
+                Err(e) => Err(e),
+            };
+            match filled {
+                Ok(l) => {
+                    let _ = local.set(l);
+                }
+                Err(e) => tracing::debug!(key, error = %e, "blob not cached"),
+            }
+        });
+    }
+
     /// Opens `s3://bucket/prefix`: credentials, region and endpoint from the standard `AWS_*`
     /// variables (`AWS_ENDPOINT_URL` for a self-hosted store; plain `http://` allowed there).
     pub fn from_url(url: &str, part_size: usize, cache: Arc<BlobCache>) -> Result<Self, BlobError> {
@@ -179,13 +208,47 @@ fn exact_stream(
     ))
 }
 
-/// A blob opened for reads: each read is a ranged GET.
+/// The whole object at `path`, streamed.
+async fn whole(
+    store: Arc<AmazonS3>,
+    path: ObjectPath,
+    key: String,
+) -> Result<ByteStream, BlobError> {
+    let got = store
+        .get_opts(&path, GetOptions::default())
+        .await
+        .map_err(|e| remote(&key, e))?;
+    let len = got.meta.size;
+    Ok(exact_stream(got.into_stream(), len))
+}
+
+/// A blob's copy in the node's cache, opened: reads go through the local-file fast path.
+#[derive(Debug)]
+struct Local {
+    file: LocalFile,
+    /// Keeps the cached copy on disk while this handle lives.
+    _copy: LocalCopy,
+}
+
+impl Local {
+    async fn open(copy: LocalCopy) -> Result<Self, BlobError> {
+        let path = copy.path().to_path_buf();
+        let file = tokio::task::spawn_blocking(move || LocalFile::open(&path))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(Local { file, _copy: copy })
+    }
+}
+
+/// A blob opened for reads: ranged GETs until the node's cache holds it, then local reads.
 #[derive(Debug)]
 struct S3Blob {
     store: Arc<AmazonS3>,
     path: ObjectPath,
     key: String,
     len: u64,
+    /// Set once the cache holds the whole blob.
+    local: Arc<OnceLock<Local>>,
 }
 
 #[async_trait]
@@ -194,7 +257,14 @@ impl OpenBlob for S3Blob {
         self.len
     }
 
+    fn read_now(&self, offset: u64, len: usize) -> Option<Bytes> {
+        self.local.get()?.file.read_now(offset, len)
+    }
+
     async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, BlobError> {
+        if let Some(local) = self.local.get() {
+            return local.file.read_at(offset, len).await;
+        }
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -215,6 +285,9 @@ impl OpenBlob for S3Blob {
     fn stream(self: Arc<Self>, offset: u64, len: u64) -> ByteStream {
         if len == 0 {
             return Box::pin(futures_util::stream::empty());
+        }
+        if self.local.get().is_some() {
+            return stream_by_reads(self, offset, len, CHUNK);
         }
         let opened = async move {
             let got = self
@@ -441,12 +514,31 @@ impl BlobStore for S3Blobs {
 
     async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
         let path = self.path(key)?;
+        let local = Arc::new(OnceLock::new());
+        if let Some(copy) = self.cache.cached(&self.cache_scope, key).await {
+            let cached = Local::open(copy).await?;
+            let len = cached.file.len();
+            let _ = local.set(cached);
+            return Ok(Arc::new(S3Blob {
+                store: Arc::clone(&self.store),
+                path,
+                key: key.to_string(),
+                len,
+                local,
+            }));
+        }
         let meta = self.store.head(&path).await.map_err(|e| remote(key, e))?;
+        // A blob that fits a quarter of the cache is made local in the background; meanwhile
+        // (and for bigger blobs always) reads are ranged GETs.
+        if meta.size <= self.cache.capacity() / 4 {
+            self.fill_in_background(key, &path, Arc::clone(&local));
+        }
         Ok(Arc::new(S3Blob {
             store: Arc::clone(&self.store),
             path,
             key: key.to_string(),
             len: meta.size,
+            local,
         }))
     }
 
@@ -478,14 +570,7 @@ impl BlobStore for S3Blobs {
         let store = Arc::clone(&self.store);
         let owned = key.to_string();
         self.cache
-            .local(&self.cache_scope, key, move || async move {
-                let got = store
-                    .get_opts(&path, GetOptions::default())
-                    .await
-                    .map_err(|e| remote(&owned, e))?;
-                let len = got.meta.size;
-                Ok(exact_stream(got.into_stream(), len))
-            })
+            .local(&self.cache_scope, key, move || whole(store, path, owned))
             .await
     }
 

@@ -653,6 +653,80 @@ macro_rules! sql_meta_store {
                 Ok((stored, inserted))
             }
 
+            async fn record_copy(
+                &self,
+                copy_key: &str,
+                blob_key: &str,
+                size: i64,
+                now: Timestamp,
+            ) -> Result<bool, MetaError> {
+                Ok(sqlx::query(
+                    "INSERT INTO copies (copy_key, blob_key, size, date_created)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (copy_key) DO NOTHING",
+                )
+                .bind(copy_key)
+                .bind(blob_key)
+                .bind(size)
+                .bind(now.0)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn take_copies(&self, blob_key: &str) -> Result<Vec<String>, MetaError> {
+                Ok(
+                    sqlx::query_scalar("DELETE FROM copies WHERE blob_key = $1 RETURNING copy_key")
+                        .bind(blob_key)
+                        .fetch_all(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn all_copy_keys(&self) -> Result<Vec<String>, MetaError> {
+                Ok(sqlx::query_scalar("SELECT copy_key FROM copies")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn trim_copies(&self, limit: i64) -> Result<Vec<String>, MetaError> {
+                // Copies of files that are gone first, then the oldest while over the limit.
+                let mut gone: Vec<String> = sqlx::query_scalar(
+                    "DELETE FROM copies WHERE NOT EXISTS
+                       (SELECT 1 FROM files WHERE files.blob_key = copies.blob_key)
+                     RETURNING copy_key",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM copies")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let mut excess = total - limit;
+                if excess <= 0 {
+                    return Ok(gone);
+                }
+                let oldest: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT copy_key, size FROM copies ORDER BY date_created, copy_key",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                for (key, size) in oldest {
+                    if excess <= 0 {
+                        break;
+                    }
+                    let removed = sqlx::query("DELETE FROM copies WHERE copy_key = $1")
+                        .bind(&key)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    if removed == 1 {
+                        excess -= size;
+                        gone.push(key);
+                    }
+                }
+                Ok(gone)
+            }
+
             async fn export_customers(&self) -> Result<Vec<CustomerDump>, MetaError> {
                 let customers = sqlx::query(select::ALL_CUSTOMERS)
                     .fetch_all(&self.pool)

@@ -37,12 +37,17 @@ pub struct ConvertedCopy {
     pub len: u64,
 }
 
+/// Told of every copy a conversion finishes (e.g. to share it with other nodes); called on the
+/// conversion's blocking thread, so it must hand real work off.
+pub type OnKept = Arc<dyn Fn(&Variant, &Arc<ConvertedCopy>) + Send + Sync>;
+
 /// The conversion service shared by all requests.
 pub struct Transcoder {
     pool: Arc<Semaphore>,
     cache: moka::sync::Cache<VariantKey, Arc<ConvertedCopy>>,
     inflight: Arc<Mutex<HashMap<VariantKey, Arc<Conversion>>>>,
     dir: PathBuf,
+    on_kept: Option<OnKept>,
     /// Conversions running per customer, and how many one may run (`--conversions-per-customer`).
     customers: Arc<PerCustomer>,
     per_customer: AtomicUsize,
@@ -107,10 +112,17 @@ impl Transcoder {
             cache,
             inflight: Arc::new(Mutex::new(HashMap::new())),
             dir: dir.to_path_buf(),
+            on_kept: None,
             customers: PerCustomer::new(),
             // Until told otherwise, one customer leaves one worker to the others.
             per_customer: AtomicUsize::new(workers.saturating_sub(1).max(1)),
         })
+    }
+
+    /// Calls `f` with every copy a conversion finishes.
+    pub fn on_kept(mut self, f: OnKept) -> Self {
+        self.on_kept = Some(f);
+        self
     }
 
     /// A finished copy, if cached.
@@ -236,6 +248,7 @@ impl Transcoder {
             .join(format!("{}.copy", uuid::Uuid::new_v4().simple()));
         let inflight_key = variant.key.clone();
         let inflight = Arc::clone(&self.inflight);
+        let on_kept = self.on_kept.clone();
         tokio::task::spawn_blocking(move || {
             let opts = TranscodeOptions {
                 format: variant.key.format,
@@ -268,6 +281,9 @@ impl Transcoder {
                             // Waiters get the copy even if the cache cannot keep it (too big).
                             conv.keep(Arc::clone(&copy));
                             if !conv.is_cancelled() {
+                                if let Some(f) = &on_kept {
+                                    f(&variant, &copy);
+                                }
                                 cache.insert(inflight_key.clone(), copy);
                             }
                         }
@@ -427,5 +443,19 @@ pub fn media_error(e: MediaError) -> Error {
     Error::Media {
         field: "f",
         source: e,
+    }
+}
+
+/// A deleted file's copies go (and its conversions stop); other changes leave copies alone,
+/// since a blob's bytes never change.
+impl crate::domain::events::Subscriber for Transcoder {
+    fn file_changed(&self, change: &crate::domain::events::FileChange) {
+        if let crate::domain::events::FileChange::Deleted { blob_key, .. } = change {
+            self.forget(blob_key);
+        }
+    }
+
+    fn out_of_touch(&self, _lost: bool) {
+        // Copies are found through the metadata, read on every request: nothing to drop.
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub mod garage;
+pub mod garage_cluster;
 
 /// Which stores a test server runs on.
 #[derive(Debug, Clone)]
