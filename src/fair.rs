@@ -1,14 +1,19 @@
 //! A fair share under load: how many operations of one kind (uploads, conversions) each customer
 //! has in progress, so one customer cannot take every slot. Past its limit a customer is told to
-//! come back (429 with `Retry-After`) at once, instead of queueing in front of the others.
+//! come back (429 with `Retry-After`), instead of queueing in front of the others.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// Operations in progress per customer.
 #[derive(Debug, Default)]
 pub struct PerCustomer {
     running: Mutex<HashMap<String, usize>>,
+    /// Woken whenever a slot is freed.
+    freed: Notify,
 }
 
 /// One operation in progress; dropping it frees the customer's slot.
@@ -38,6 +43,28 @@ impl PerCustomer {
         })
     }
 
+    /// A slot for `customer`, waiting at most `wait` for one of its own to be freed: a
+    /// cancelled conversion stops between blocks, and the retry that replaces it must not be
+    /// refused for the slot it still holds. `None` past the wait.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        customer: &str,
+        limit: usize,
+        wait: Duration,
+    ) -> Option<Slot> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a slot freed in between is not missed.
+            freed.as_mut().enable();
+            if let Some(slot) = self.try_acquire(customer, limit) {
+                return Some(slot);
+            }
+            tokio::time::timeout_at(deadline, freed).await.ok()?;
+        }
+    }
+
     /// Operations `customer` has in progress.
     pub fn running(&self, customer: &str) -> usize {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
@@ -59,6 +86,8 @@ impl Drop for Slot {
                 running.remove(&self.customer);
             }
         }
+        drop(running);
+        self.owner.freed.notify_waiters();
     }
 }
 
@@ -80,6 +109,21 @@ mod tests {
             p.try_acquire("a", 2).is_some(),
             "a freed slot is taken again"
         );
+    }
+
+    #[tokio::test]
+    async fn a_waiter_takes_the_slot_freed_within_its_wait() {
+        let p = PerCustomer::new();
+        let held = p.try_acquire("a", 1);
+        let waiter = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move { p.acquire("a", 1, Duration::from_secs(5)).await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        drop(held);
+        assert!(waiter.await.expect("waiter").is_some());
+        let _again = p.try_acquire("a", 1);
+        assert!(p.acquire("a", 1, Duration::from_millis(20)).await.is_none());
     }
 
     #[test]

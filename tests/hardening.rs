@@ -455,7 +455,7 @@ async fn one_customers_flood_of_conversions_does_not_starve_another(backend: Bac
     )
     .await;
     let (a, b) = (s.acme().await, s.customer(serde_json::json!({"name": "b"})).await);
-    let audio = common::tone_wav(120);
+    let audio = common::tone_wav(600);
     let publish = |token: String, name: &'static str| {
         let (s, audio) = (&s, audio.clone());
         async move {
@@ -488,10 +488,8 @@ async fn one_customers_flood_of_conversions_does_not_starve_another(backend: Bac
         statuses.push(st);
     }
     assert!(statuses.contains(&200), "{statuses:?}");
-    // Past its share A is told 429 while a worker is free for others (503 only once B's
-    // conversion has taken that worker too).
     assert!(statuses.contains(&429), "A took more than its share: {statuses:?}");
-    assert!(statuses.iter().all(|s| [200, 429, 503].contains(s)), "{statuses:?}");
+    assert!(statuses.iter().all(|s| [200, 429].contains(s)), "{statuses:?}");
     assert!(
         waited < solo * 2 + std::time::Duration::from_millis(500),
         "B waited {waited:?}, alone {solo:?}"

@@ -51,6 +51,7 @@ pub struct Transcoder {
     /// Conversions running per customer, and how many one may run (`--conversions-per-customer`).
     customers: Arc<PerCustomer>,
     per_customer: AtomicUsize,
+    workers: usize,
 }
 
 /// A worker, held by one conversion of one customer's audio.
@@ -116,6 +117,7 @@ impl Transcoder {
             customers: PerCustomer::new(),
             // Until told otherwise, one customer leaves one worker to the others.
             per_customer: AtomicUsize::new(workers.saturating_sub(1).max(1)),
+            workers: workers.max(1),
         })
     }
 
@@ -169,13 +171,14 @@ impl Transcoder {
         self.per_customer.store(n.max(1), Ordering::Relaxed);
     }
 
-    /// A worker for `customer`: refused at once past the customer's share, so it never queues
-    /// in front of others (429; 503 when no worker is free anyway, as for everyone); otherwise
-    /// waits briefly, then gives up with 503 rather than queueing without limit.
+    /// A worker for `customer`: past the customer's share, refused after a short wait for one
+    /// of its own to end, so it never queues in front of others (429, or 503 when the share is
+    /// the whole pool: then capacity, not the share, is what ran out); otherwise waits briefly
+    /// for a worker, then gives up with 503 rather than queueing without limit.
     pub async fn permit(&self, customer: &str) -> Result<Permit, Error> {
         let limit = self.per_customer.load(Ordering::Relaxed);
-        let Some(slot) = self.customers.try_acquire(customer, limit) else {
-            return Err(if self.pool.available_permits() == 0 {
+        let Some(slot) = self.customers.acquire(customer, limit, PERMIT_WAIT).await else {
+            return Err(if limit >= self.workers {
                 Error::Busy
             } else {
                 Error::CustomerBusy {
