@@ -454,6 +454,17 @@ mod tests {
 
     const PERIOD: Duration = Duration::from_millis(50);
 
+    /// A few bytes on the counter `of` every half period, six periods long.
+    fn trickle(a: &Arc<Activity>, of: fn(&Activity) -> &AtomicU64) -> tokio::task::JoinHandle<()> {
+        let a = Arc::clone(a);
+        tokio::spawn(async move {
+            for _ in 0..12 {
+                of(&a).fetch_add(10, Ordering::Relaxed);
+                tokio::time::sleep(PERIOD / 2).await;
+            }
+        })
+    }
+
     #[tokio::test]
     async fn a_connection_with_nothing_happening_is_idle_within_two_periods() {
         let a = Arc::new(Activity::default());
@@ -465,15 +476,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_still_being_written_keep_a_finished_response_alive() {
         let a = Arc::new(Activity::default());
-        let writer = {
-            let a = Arc::clone(&a);
-            tokio::spawn(async move {
-                for _ in 0..12 {
-                    a.written.fetch_add(4096, Ordering::Relaxed);
-                    tokio::time::sleep(PERIOD / 2).await;
-                }
-            })
-        };
+        let writer = trickle(&a, |a| &a.written);
         let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
         assert!(watched.is_err(), "closed while the response was draining");
         writer.await.expect("writer");
@@ -502,15 +505,7 @@ mod tests {
         let a = Arc::new(Activity::default());
         let _request = InFlight::begin(&a);
         a.awaiting_body.store(true, Ordering::Relaxed);
-        let sender = {
-            let a = Arc::clone(&a);
-            tokio::spawn(async move {
-                for _ in 0..12 {
-                    a.read.fetch_add(10, Ordering::Relaxed);
-                    tokio::time::sleep(PERIOD / 2).await;
-                }
-            })
-        };
+        let sender = trickle(&a, |a| &a.read);
         let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
         assert!(watched.is_err(), "closed while the upload was moving");
         sender.await.expect("sender");
