@@ -56,7 +56,7 @@ pub fn conditional_headers(data: &[u8]) {
     let (n, rest) = split_u64(data);
     let mut headers = HeaderMap::new();
     for (i, value) in rest.split(|&b| b == b'\n').enumerate().take(8) {
-        let name = HeaderName::from_static(NAMES[(n as usize + i) % NAMES.len()]);
+        let name = HeaderName::from_static(NAMES[(n as usize).wrapping_add(i) % NAMES.len()]);
         if let Ok(v) = HeaderValue::from_bytes(value) {
             headers.append(name, v);
         }
