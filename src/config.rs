@@ -68,6 +68,14 @@ pub struct ServeArgs {
     /// Conversions running at once [default: the number of CPUs].
     #[arg(long, env = "MEDIASTORE_TRANSCODE_WORKERS")]
     pub transcode_workers: Option<usize>,
+    /// Conversions one customer may have running at once (on-the-fly and at upload); past it
+    /// 429 with Retry-After [default: the workers less one, at least 1, so another customer
+    /// always finds a worker].
+    #[arg(long, env = "MEDIASTORE_CONVERSIONS_PER_CUSTOMER")]
+    pub conversions_per_customer: Option<usize>,
+    /// Uploads one customer may have in progress at once; past it 429 with Retry-After.
+    #[arg(long, env = "MEDIASTORE_UPLOADS_PER_CUSTOMER", default_value_t = 16)]
+    pub uploads_per_customer: usize,
     /// Threads serving HTTP, each with its own event loop [default: the number of CPUs].
     #[arg(long, env = "MEDIASTORE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
@@ -109,6 +117,8 @@ pub struct Config {
     pub transcode_cache_bytes: u64,
     pub max_file_size: u64,
     pub transcode_workers: usize,
+    pub conversions_per_customer: usize,
+    pub uploads_per_customer: usize,
     pub http_threads: usize,
     pub idle_timeout: Duration,
     pub blob_cache_bytes: u64,
@@ -153,6 +163,12 @@ impl Config {
             return Err("--blob-part-size must be between 5MiB and 1GiB (S3's limits)".into());
         }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = a.transcode_workers.unwrap_or(cpus).max(1);
+        if a.conversions_per_customer == Some(0) || a.uploads_per_customer == 0 {
+            return Err(
+                "--conversions-per-customer and --uploads-per-customer must be at least 1".into(),
+            );
+        }
         Ok(Config {
             listen: a.listen,
             data_dir,
@@ -164,7 +180,12 @@ impl Config {
             download_link_ttl: a.download_link_ttl,
             transcode_cache_bytes: a.transcode_cache,
             max_file_size: a.max_file_size,
-            transcode_workers: a.transcode_workers.unwrap_or(cpus).max(1),
+            transcode_workers: workers,
+            conversions_per_customer: a
+                .conversions_per_customer
+                .unwrap_or(workers.saturating_sub(1))
+                .max(1),
+            uploads_per_customer: a.uploads_per_customer,
             http_threads: a.http_threads.unwrap_or(cpus).clamp(1, 256),
             idle_timeout: a.idle_timeout,
             blob_cache_bytes: a.blob_cache,

@@ -1,5 +1,7 @@
 //! The service layer's error: a domain rule, or a failure of a layer below.
 
+use mediastore_media::MediaError;
+
 use crate::domain::DomainError;
 use crate::store::{BlobError, MetaError};
 
@@ -15,6 +17,18 @@ pub enum Error {
     /// The transcoding pool is full; the client should retry later.
     #[error("transcoding capacity is full")]
     Busy,
+    /// The media layer could not convert audio. `field` names the parameter that asked for the
+    /// conversion; whether it is the input's fault is the media layer's to say
+    /// ([`MediaError::is_client_fault`]), so the kind travels unchanged to `http::error`.
+    #[error("{field}: {source}")]
+    Media {
+        field: &'static str,
+        source: MediaError,
+    },
+    /// Too many operations of one kind are in progress for one customer (uploads or
+    /// conversions); the client should retry later.
+    #[error("{what} in progress for this customer at the limit of {limit}")]
+    CustomerBusy { what: &'static str, limit: usize },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     /// The client went away or sent a broken body mid-upload.

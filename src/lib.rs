@@ -9,6 +9,8 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fair;
+pub mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod logbuf;

@@ -871,11 +871,18 @@ async fn expired_signed_link_answers_403() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(
         dir,
-        &["--admin-token", common::ADMIN, "--download-link-ttl", "1s"],
+        &[
+            "--admin-token",
+            common::ADMIN,
+            "--download-link-ttl",
+            "1s",
+            "--test-clock",
+        ],
     )
     .await;
     let p = published_with(server, "short.bin").await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The server's test clock, not a wait: links expire by the clock that signs them.
+    p.server.advance(2).await;
     let (status, _, body) = p.request(Method::GET, &p.download, &[]).await;
     assert_eq!(status, 403);
     assert_eq!(error_field(&body), "signature");

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{tone_wav, Server, ADMIN};
+use common::{Server, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -371,7 +371,7 @@ async fn a_deleted_or_replaced_file_never_serves_a_stale_copy(backend: Backend) 
             ("publish", "file_access_name"),
             ("file_access_name", "greeting"),
         ],
-        tone_wav(3),
+        common::tone_wav(3),
     )
     .await;
     let second = get(&s, &url, None).await.bytes().await.unwrap();
@@ -394,7 +394,7 @@ async fn a_client_that_disconnects_frees_its_worker_and_a_full_pool_answers_503(
     )
     .await;
     let c = s.acme().await;
-    let (uri, _) = published(&s, &c.token, "long.wav", tone_wav(1200)).await;
+    let (uri, _) = published(&s, &c.token, "long.wav", common::tone_wav(1200)).await;
     // A long conversion holds the only worker while its client reads.
     let mut busy = get(&s, &format!("{uri}?f=mp3"), None).await;
     assert_eq!(busy.status(), 200);

@@ -47,6 +47,21 @@ impl MediaError {
     }
 }
 
+/// A copy for every request waiting on one shared conversion. `io::Error` is not `Clone`: the
+/// copy keeps its kind and message, which is all a caller looks at.
+impl Clone for MediaError {
+    fn clone(&self) -> Self {
+        match self {
+            MediaError::Unsupported(m) => MediaError::Unsupported(m.clone()),
+            MediaError::Malformed(m) => MediaError::Malformed(m.clone()),
+            MediaError::Limit(m) => MediaError::Limit(m.clone()),
+            MediaError::Io(e) => MediaError::Io(io::Error::new(e.kind(), e.to_string())),
+            MediaError::Cancelled => MediaError::Cancelled,
+            MediaError::Encoder(m) => MediaError::Encoder(m.clone()),
+        }
+    }
+}
+
 /// Maps symphonia's error kinds onto ours, keeping limit and unsupported apart
 /// from plain corruption.
 impl From<symphonia::core::errors::Error> for MediaError {

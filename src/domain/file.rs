@@ -6,7 +6,7 @@ use super::input::{Fields, Patch};
 use super::model::{Classification, FileRecord, Publish, REFERENCE_TYPES};
 use super::rules::{
     check_access_name, check_bitrate, check_description, check_identifier, check_mime_type,
-    check_name, check_tag, parse_expires_at,
+    check_name, check_tag, check_target_format, parse_expires_at,
 };
 use super::time::Timestamp;
 
@@ -40,11 +40,6 @@ pub struct FileChanges {
     pub desired_format: Option<String>,
     pub desired_bitrate: Option<i64>,
 }
-
-/// Formats a client may name in `desired_format` or `f`.
-pub const TARGET_FORMATS: [&str; 10] = [
-    "al", "alaw", "flac", "g722", "mp3", "mp4", "ogg", "ul", "ulaw", "wav",
-];
 
 impl FileChanges {
     /// Reads and checks file fields; unknown and read-only fields are refused.
@@ -83,12 +78,7 @@ impl FileChanges {
         }
         let desired_format = upload_only(&mut f, "desired_format")?.value();
         if let Some(df) = &desired_format {
-            if !TARGET_FORMATS.contains(&df.as_str()) {
-                return Err(DomainError::invalid(
-                    "desired_format",
-                    "must be one of al alaw flac g722 mp3 mp4 ogg ul ulaw wav",
-                ));
-            }
+            check_target_format("desired_format", df)?;
         }
         let desired_bitrate = f.int("desired_bitrate", i64::MIN, i64::MAX)?;
         if mode == FileMode::Patch && desired_bitrate.is_present() {

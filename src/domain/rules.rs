@@ -76,6 +76,23 @@ pub fn check_bitrate(field: &str, kbps: i64) -> Result<(), DomainError> {
     }
 }
 
+/// Formats a client may name in `desired_format` or `f`, as the contract lists them.
+pub const TARGET_FORMATS: [&str; 10] = [
+    "al", "alaw", "flac", "g722", "mp3", "mp4", "ogg", "ul", "ulaw", "wav",
+];
+
+/// A target format from [`TARGET_FORMATS`], named by `field` (`desired_format` or `f`).
+pub fn check_target_format(field: &str, name: &str) -> Result<(), DomainError> {
+    if TARGET_FORMATS.contains(&name) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be one of {}", TARGET_FORMATS.join(" ")),
+        ))
+    }
+}
+
 /// `file_access_name`: 1–255 URL-safe characters, so it can stand in `/f/{name}` as is.
 pub fn check_access_name(name: &str) -> Result<(), DomainError> {
     let ok = !name.is_empty()

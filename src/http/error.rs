@@ -159,6 +159,19 @@ impl From<Error> for ApiError {
             Error::Domain(d) => d.into(),
             Error::Body(msg) => ApiError::bad_request("body", msg),
             Error::Busy => ApiError::busy(1),
+            Error::Media { field, source } if source.is_client_fault() => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "object validation error")
+                    .field(field, format!("the audio cannot be converted: {source}"))
+            }
+            Error::CustomerBusy { what, limit } => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests")
+                    .field(
+                        what,
+                        format!("at most {limit} in progress at once for one customer"),
+                    );
+                e.retry_after = Some(1);
+                e
+            }
             other => {
                 // Server faults: the detail goes to the log, never to the client.
                 tracing::error!(error = %other, "request failed");

@@ -65,3 +65,49 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
         Ok(QueryPairs::parse(parts.uri.query()))
     }
 }
+
+/// The route's one path parameter, percent-decoded. axum's own `Path` rejects a parameter that
+/// is not UTF-8 once decoded (`%FF`) with a plain-text 400; this answers in the contract's form,
+/// naming the parameter.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(PathParam(v)),
+            Err(e) => {
+                let field = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .and_then(|m| param_name(m.as_str()))
+                    .unwrap_or("path")
+                    .to_string();
+                Err(ApiError::bad_request(&field, e.body_text()))
+            }
+        }
+    }
+}
+
+/// The name of the last `{param}` of a route pattern.
+fn param_name(route: &str) -> Option<&str> {
+    let open = route.rfind('{')?;
+    let close = route[open..].find('}')? + open;
+    Some(&route[open + 1..close])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_route_parameter() {
+        assert_eq!(
+            param_name("/v1/containers/{container_sid}"),
+            Some("container_sid")
+        );
+        assert_eq!(param_name("/v1/files/{file_sid}/data"), Some("file_sid"));
+        assert_eq!(param_name("/healthz"), None);
+    }
+}

@@ -10,12 +10,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::extract::QueryPairs;
+use super::extract::{PathParam, QueryPairs};
 use super::publish_cache::Lookup;
 use super::serve::{self, Overrides, Representation, Source};
 use super::transcoded;
@@ -25,8 +25,10 @@ use crate::domain::model::FileRecord;
 use crate::service::files;
 use crate::transcode::Requested;
 
-/// Response headers a browser script may read.
-const EXPOSE_HEADERS: &str = "Accept-Ranges, Content-Range, Content-Length, Content-Disposition, Content-Type, ETag, Last-Modified, Access-Control-Allow-Methods, Access-Control-Allow-Origin";
+/// Response headers of a GET or HEAD answer that a browser script may read (RFC 9110 names
+/// beyond the CORS-safelisted ones; `Access-Control-Allow-Origin` as the seed lists it). The
+/// preflight-only headers are not here: they never appear on these answers.
+const EXPOSE_HEADERS: &str = "Accept-Ranges, Content-Range, Content-Length, Content-Disposition, Content-Type, ETag, Last-Modified, Retry-After, Access-Control-Allow-Origin";
 const ALLOW_METHODS: &str = "GET, HEAD, OPTIONS";
 const ALLOW_HEADERS: &str =
     "Range, If-Range, If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since";
@@ -35,10 +37,16 @@ const ALLOW_HEADERS: &str =
 /// connection layer sends the others straight to [`publish`]).
 pub async fn publish_uri(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    key: Result<PathParam, ApiError>,
     req: Request,
 ) -> Response<Body> {
-    publish(&state, &key, req.method(), req.headers(), req.uri().query()).await
+    match key {
+        Ok(PathParam(key)) => {
+            publish(&state, &key, req.method(), req.headers(), req.uri().query()).await
+        }
+        // Refused before the lookup, still readable by a page.
+        Err(e) => with_cors(e.into_response()),
+    }
 }
 
 /// `GET`/`HEAD /f/{key}`: open to anyone while the file's `publish` allows that way in.
@@ -79,10 +87,15 @@ pub async fn publish(
 /// `GET`/`HEAD /download/{file_sid}` as an axum handler (see [`publish_uri`]).
 pub async fn download_link(
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    sid: Result<PathParam, ApiError>,
     req: Request,
 ) -> Response<Body> {
-    download(&state, &sid, req.method(), req.headers(), req.uri().query()).await
+    match sid {
+        Ok(PathParam(sid)) => {
+            download(&state, &sid, req.method(), req.headers(), req.uri().query()).await
+        }
+        Err(e) => with_cors(e.into_response()),
+    }
 }
 
 /// `GET`/`HEAD /download/{file_sid}?expires=&signature=`: expiry and HMAC are checked first
@@ -123,10 +136,16 @@ async fn download_inner(
 }
 
 /// `OPTIONS` on `/f/{key}` and `/download/{sid}`: the CORS preflight. It touches no store, so it
-/// tells nothing about whether the file exists.
+/// tells nothing about whether the file exists. Only here the methods, request headers and
+/// max age a browser may use (the Fetch standard reads them from preflights alone).
 pub async fn preflight() -> Response<Body> {
-    let mut resp = with_cors(StatusCode::NO_CONTENT.into_response());
+    let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
+    allow_any_origin(h);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOW_METHODS),
+    );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static(ALLOW_HEADERS),
@@ -139,16 +158,18 @@ pub async fn preflight() -> Response<Body> {
     resp
 }
 
-fn with_cors(mut resp: Response<Body>) -> Response<Body> {
-    let h = resp.headers_mut();
+/// Published files are public: any page may read them.
+fn allow_any_origin(h: &mut HeaderMap) {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(ALLOW_METHODS),
-    );
+}
+
+/// The CORS headers of an actual (GET or HEAD) answer, errors included.
+fn with_cors(mut resp: Response<Body>) -> Response<Body> {
+    let h = resp.headers_mut();
+    allow_any_origin(h);
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSE_HEADERS),

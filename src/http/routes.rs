@@ -1,17 +1,29 @@
 //! The router: every path of the contract. The connection layer (`server`) logs each request and
 //! sends the publish URI's common case past the router.
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 
 use super::api::{account, containers, customers, files};
 use super::error::ApiError;
 use super::publish;
 use crate::app::AppState;
+use crate::fair::PerCustomer;
+
+/// Uploads in progress per customer (`--uploads-per-customer`).
+#[derive(Clone)]
+pub struct Uploads(pub Arc<PerCustomer>);
 
 /// Builds the application.
 pub fn router(state: AppState) -> Router {
+    // The per-customer shares are settings applied where the application is put together.
+    state
+        .transcoder
+        .limit_per_customer(state.config.conversions_per_customer);
+    let uploads = Uploads(PerCustomer::new());
     let api = Router::new()
         .route("/v1/customers", post(customers::create))
         .route(
@@ -45,7 +57,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/files/{file_sid}",
             get(files::get).patch(files::update).delete(files::delete),
         )
-        .route("/v1/files/{file_sid}/data", get(files::data));
+        .route("/v1/files/{file_sid}/data", get(files::data))
+        .layer(Extension(uploads));
     let public = Router::new()
         // `get` answers HEAD too (same headers, no body); OPTIONS is the CORS preflight.
         .route(
@@ -62,10 +75,12 @@ pub fn router(state: AppState) -> Router {
         .merge(public)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
+            // axum adds `Allow` with the path's methods.
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed",
             )
+            .field("method", "not allowed on this path (see Allow)")
         })
         .with_state(state)
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, Request, Response};
+use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use axum::response::IntoResponse;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -27,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Service;
 
+use super::error::ApiError;
 use super::log::{logged, Logged};
 use super::publish;
 use crate::app::AppState;
@@ -34,6 +36,17 @@ use crate::app::AppState;
 /// How long a stopping server waits for requests in flight before closing their connections
 /// (a stalled client must not hold a restart forever; systemd's default stop timeout is 90 s).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Most bytes of request headers (names, values and their separators) the application takes;
+/// past it a 431 in the contract's form. hyper's own limit ([`HYPER_MAX_HEADERS`], its read
+/// buffer) is set well above, so that only truly huge heads meet hyper's bare 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most request header fields the application takes (hyper's former default); past it a 431.
+pub const MAX_HEADER_COUNT: usize = 100;
+/// Longest request target the application takes; past it a 414 (hyper's own limit is 64 KiB).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Header fields hyper parses before it answers a bare 431 itself.
+const HYPER_MAX_HEADERS: usize = 1000;
 
 /// The application as the connection layer sees it: the fast path for public reads, the router
 /// for the rest.
@@ -59,6 +72,12 @@ struct Activity {
     written: AtomicU64,
     /// The last write found the socket full (the client is not reading).
     blocked: AtomicBool,
+    /// Bytes read from the socket: an upload still arriving, however slowly.
+    read: AtomicU64,
+    /// The application is waiting for more of a request body (its last poll found none). hyper
+    /// also polls the socket's read side while a response is computed, so a pending read alone
+    /// says nothing; a pending *body* does: the request cannot go on without the client.
+    awaiting_body: AtomicBool,
 }
 
 /// The connection's socket, counting what is written to it.
@@ -88,7 +107,13 @@ impl AsyncRead for Metered {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            self.activity.read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
     }
 }
 
@@ -126,6 +151,43 @@ impl AsyncWrite for Metered {
     }
 }
 
+/// A request body that tells the idle watchdog when the application waits for it.
+pub struct WatchedBody {
+    inner: Incoming,
+    activity: Arc<Activity>,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        self.activity
+            .awaiting_body
+            .store(r.is_pending(), Ordering::Relaxed);
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        // A body given up on is not waited for.
+        self.activity.awaiting_body.store(false, Ordering::Relaxed);
+    }
+}
+
 /// Held by a response body until it is finished or dropped: the request is in flight.
 #[derive(Debug)]
 pub struct InFlight(Arc<Activity>);
@@ -145,15 +207,18 @@ impl Drop for InFlight {
 }
 
 /// Completes when the connection has been idle for a whole period `every`: no request begun
-/// and no byte written during it, and at its end either none in flight or a response stuck on a
-/// full socket. A silent or slow-header client is closed after at most two periods, as is a
-/// client that stopped reading its response (nginx's `send_timeout`); a response being computed,
-/// or draining to a reader that keeps reading, is never cut.
+/// and no byte read or written during it, and at its end either none in flight, a response
+/// stuck on a full socket, or a request waiting for body bytes that do not come. A silent or
+/// slow-header client is closed after at most two periods, as is a client that stopped reading
+/// its response (nginx's `send_timeout`) or stopped sending its upload (nginx's
+/// `client_body_timeout`); a response being computed (a long conversion), an upload that keeps
+/// moving however slowly, or a response draining to a reader that keeps reading, is never cut.
 async fn idle(activity: Arc<Activity>, every: Duration) {
     let seen = |a: &Activity| {
         (
             a.begun.load(Ordering::Relaxed),
             a.written.load(Ordering::Relaxed),
+            a.read.load(Ordering::Relaxed),
         )
     };
     let mut last = seen(&activity);
@@ -161,7 +226,8 @@ async fn idle(activity: Arc<Activity>, every: Duration) {
         tokio::time::sleep(every).await;
         let now = seen(&activity);
         let waiting_on_client = activity.in_flight.load(Ordering::Relaxed) == 0
-            || activity.blocked.load(Ordering::Relaxed);
+            || activity.blocked.load(Ordering::Relaxed)
+            || activity.awaiting_body.load(Ordering::Relaxed);
         if now == last && waiting_on_client {
             return;
         }
@@ -219,11 +285,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = Arc::clone(&self.routes);
         let in_flight = InFlight::begin(&self.activity);
+        let activity = Arc::clone(&self.activity);
         Box::pin(async move {
             let start = Instant::now();
             let method = req.method().clone();
             // A cheap clone (shared bytes); the log line needs the path after the body is sent.
             let uri = req.uri().clone();
+            if let Some(refused) = oversized(&req) {
+                return Ok(logged(refused, method, uri, start, in_flight));
+            }
             let resp = match fast_route(&method, uri.path()) {
                 Some(Fast::Publish(key)) => {
                     publish::publish(&this.state, key, &method, req.headers(), uri.query()).await
@@ -234,6 +304,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 Some(Fast::Preflight) => publish::preflight().await,
                 None => {
                     let mut router = this.router.clone();
+                    let req = req.map(|inner| WatchedBody { inner, activity });
                     match router.call(req).await {
                         Ok(r) => r,
                         Err(never) => match never {},
@@ -243,6 +314,41 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             Ok(logged(resp, method, uri, start, in_flight))
         })
     }
+}
+
+/// A contract-form 414 or 431 for a request whose target or headers pass the application's
+/// limits; the connection is closed after it (the client sent more than it should, and may
+/// still be sending).
+fn oversized<B>(req: &Request<B>) -> Option<Response<axum::body::Body>> {
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let e = if uri_len > MAX_URI_BYTES {
+        ApiError::new(StatusCode::URI_TOO_LONG, "uri too long").field(
+            "path",
+            format!("the request target must be at most {MAX_URI_BYTES} bytes"),
+        )
+    } else {
+        let headers = req.headers();
+        // As on the wire: "name: value\r\n".
+        let bytes: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if headers.len() <= MAX_HEADER_COUNT && bytes <= MAX_HEADER_BYTES {
+            return None;
+        }
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        )
+        .field(
+            "headers",
+            format!("at most {MAX_HEADER_COUNT} header fields of {MAX_HEADER_BYTES} bytes in all"),
+        )
+    };
+    let mut resp = e.into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(resp)
 }
 
 /// Serves HTTP/1.1 on `listener` until `stop` completes, then stops accepting and waits for the
@@ -260,7 +366,9 @@ pub async fn run(
         .timer(TokioTimer::new())
         // The idle watchdog bounds slow headers, at one timer per connection instead of one per
         // request.
-        .header_read_timeout(None::<Duration>);
+        .header_read_timeout(None::<Duration>)
+        // Our own, lower limits answer in the contract's form (`oversized`).
+        .max_headers(HYPER_MAX_HEADERS);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
@@ -346,6 +454,17 @@ mod tests {
 
     const PERIOD: Duration = Duration::from_millis(50);
 
+    /// A few bytes on the counter `of` every half period, six periods long.
+    fn trickle(a: &Arc<Activity>, of: fn(&Activity) -> &AtomicU64) -> tokio::task::JoinHandle<()> {
+        let a = Arc::clone(a);
+        tokio::spawn(async move {
+            for _ in 0..12 {
+                of(&a).fetch_add(10, Ordering::Relaxed);
+                tokio::time::sleep(PERIOD / 2).await;
+            }
+        })
+    }
+
     #[tokio::test]
     async fn a_connection_with_nothing_happening_is_idle_within_two_periods() {
         let a = Arc::new(Activity::default());
@@ -357,15 +476,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_still_being_written_keep_a_finished_response_alive() {
         let a = Arc::new(Activity::default());
-        let writer = {
-            let a = Arc::clone(&a);
-            tokio::spawn(async move {
-                for _ in 0..12 {
-                    a.written.fetch_add(4096, Ordering::Relaxed);
-                    tokio::time::sleep(PERIOD / 2).await;
-                }
-            })
-        };
+        let writer = trickle(&a, |a| &a.written);
         let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
         assert!(watched.is_err(), "closed while the response was draining");
         writer.await.expect("writer");
@@ -378,6 +489,26 @@ mod tests {
         a.blocked.store(true, Ordering::Relaxed);
         let watched = tokio::time::timeout(PERIOD * 3, idle(Arc::clone(&a), PERIOD)).await;
         assert!(watched.is_ok(), "a stalled reader kept its connection");
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_for_body_bytes_that_do_not_come_is_closed() {
+        let a = Arc::new(Activity::default());
+        let _request = InFlight::begin(&a);
+        a.awaiting_body.store(true, Ordering::Relaxed);
+        let watched = tokio::time::timeout(PERIOD * 3, idle(Arc::clone(&a), PERIOD)).await;
+        assert!(watched.is_ok(), "a stalled upload kept its connection");
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_keeps_moving_slowly_is_never_idle() {
+        let a = Arc::new(Activity::default());
+        let _request = InFlight::begin(&a);
+        a.awaiting_body.store(true, Ordering::Relaxed);
+        let sender = trickle(&a, |a| &a.read);
+        let watched = tokio::time::timeout(PERIOD * 5, idle(Arc::clone(&a), PERIOD)).await;
+        assert!(watched.is_err(), "closed while the upload was moving");
+        sender.await.expect("sender");
     }
 
     #[tokio::test]

@@ -19,11 +19,14 @@ use crate::app::AppState;
 use crate::domain::model::FileRecord;
 use crate::error::Error;
 use crate::store::blob::LocalCopy;
-use crate::transcode::{Requested, Variant};
+use crate::transcode::{media_error, Requested, Variant};
 
 /// Most bytes of a constant-rate copy converted for one Range request without the whole copy;
 /// wider ranges wait for the shared whole conversion instead.
 pub const MAX_RANGE_WINDOW: u64 = 8 * 1024 * 1024;
+
+/// Bytes of a constant-rate copy converted to answer a HEAD (enough to decode the first packets).
+const HEAD_CHECK: u64 = 4096;
 
 /// Answers a GET or HEAD for `file` converted as `req` asks.
 pub async fn serve(
@@ -105,6 +108,11 @@ async fn serve_inner(
         .and_then(|v| v.to_str().ok());
     let exact = t.exact_len(&variant, &source).await?;
     let head = method == Method::HEAD;
+    if let (true, Some(len)) = (head, exact) {
+        // HEAD answers what GET would: audio that cannot be decoded is the same 422, found by
+        // converting the copy's first bytes rather than trusting the headers' length.
+        t.range(&variant, &source, 0, len.min(HEAD_CHECK)).await?;
+    }
 
     if let (Some(r), Some(len)) = (range, exact) {
         match range::resolve(r, len) {
@@ -122,7 +130,9 @@ async fn serve_inner(
                 }
             }
             Ranges::Unsatisfiable => {
-                return Ok(ApiError::unsatisfiable(len).into_response());
+                // Worded by the common path, with the validators a stored file's 416 carries.
+                let r = repr(Source::Memory(bytes::Bytes::new()), len);
+                return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
             }
             Ranges::Ignored => {}
         }
@@ -162,6 +172,8 @@ async fn live(
     ov: &Overrides,
 ) -> Result<Response<Body>, Error> {
     let reader = state.transcoder.follow(variant, &source).await?;
+    // Undecodable audio is a 422 like on every other path, not a 200 cut short.
+    reader.started().await.map_err(media_error)?;
     let mut h = HeaderMap::with_capacity(10);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&variant.etag) {

@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use super::receive::{new_key, Received};
 use crate::app::AppState;
-use crate::domain::DomainError;
 use crate::error::{Error, Result};
 use crate::store::upload::{Stored, Upload};
+use crate::transcode::variant::conversion;
 
 /// What the client asked the stored file to become.
 #[derive(Debug, Clone, Copy)]
@@ -57,15 +57,12 @@ impl Write for ChannelWriter {
     }
 }
 
-fn undecodable(field: &str, e: &MediaError) -> Error {
-    DomainError::validation(field, format!("the audio cannot be converted: {e}")).into()
-}
-
-/// Converts the received blob `source` (detected as `content_format`) as `desired` asks,
+/// Converts `customer_id`'s received blob `source` (detected as `content_format`) as `desired` asks,
 /// returning the converted blob, or `None` when the upload already is what was asked for.
 /// Audio that cannot be decoded answers 422 naming the problem; nothing is stored.
 pub async fn convert_upload(
     state: &AppState,
+    customer_id: &str,
     source: &Stored,
     content_format: &str,
     desired: Desired,
@@ -81,15 +78,17 @@ pub async fn convert_upload(
     let info = tokio::task::spawn_blocking(move || mediastore_media::probe(&src, Some(&hint)))
         .await
         .map_err(std::io::Error::other)?
-        .map_err(|e| undecodable(field, &e))?;
+        .map_err(|source| Error::Media { field, source })?;
     let target = desired.format.unwrap_or(info.format);
-    let bitrate = desired
-        .bitrate_kbps
-        .filter(|&b| target.is_lossy() && u64::from(b) * 1000 < u64::from(info.bitrate));
-    if target == info.format && bitrate.is_none() {
+    let Some(bitrate) = conversion(
+        Some(info.format),
+        info.bitrate,
+        target,
+        desired.bitrate_kbps,
+    ) else {
         return Ok(None);
-    }
-    let permit = state.transcoder.permit().await?;
+    };
+    let permit = state.transcoder.permit(customer_id).await?;
     let mut upload = Upload::begin(state.blobs.as_ref(), &new_key()).await?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let hint = content_format.to_string();
@@ -132,11 +131,7 @@ pub async fn convert_upload(
         Ok(stats) => stats,
         Err(e) => {
             upload.abort().await;
-            return Err(if e.is_client_fault() {
-                undecodable(field, &e)
-            } else {
-                Error::Io(std::io::Error::other(e.to_string()))
-            });
+            return Err(Error::Media { field, source: e });
         }
     };
     let stored = upload.commit().await?;

@@ -18,7 +18,7 @@ use crate::domain::Timestamp;
 use crate::store::blob::OpenBlob;
 use crate::store::upload::Upload;
 use crate::store::{BlobStore, MetaStore};
-use crate::transcode::{Copy, OnKept, Variant, VariantKey};
+use crate::transcode::{ConvertedCopy, OnKept, Variant, VariantKey};
 
 /// The blob key of a shared copy.
 pub fn copy_key(key: &VariantKey) -> String {
@@ -37,7 +37,7 @@ pub fn sharer(
     meta: Arc<dyn MetaStore>,
     rt: tokio::runtime::Handle,
 ) -> OnKept {
-    Arc::new(move |variant: &Variant, copy: &Arc<Copy>| {
+    Arc::new(move |variant: &Variant, copy: &Arc<ConvertedCopy>| {
         let (blobs, meta) = (Arc::clone(&blobs), Arc::clone(&meta));
         let (key, blob_key, copy) = (
             copy_key(&variant.key),
@@ -65,7 +65,7 @@ pub fn sharer(
 async fn upload(
     blobs: &dyn BlobStore,
     key: &str,
-    copy: &Copy,
+    copy: &ConvertedCopy,
 ) -> Result<(), crate::store::BlobError> {
     let mut body = Arc::clone(&copy.open).stream(0, copy.len);
     let mut up = Upload::begin(blobs, key).await?;

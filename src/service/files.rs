@@ -171,8 +171,14 @@ async fn describe(
                 .and_then(AudioFormat::from_param),
             bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
         };
-        if let Some(converted) =
-            convert_upload(state, &received.stored, &detected.content_format, desired).await?
+        if let Some(converted) = convert_upload(
+            state,
+            &owner.id,
+            &received.stored,
+            &detected.content_format,
+            desired,
+        )
+        .await?
         {
             std::mem::replace(received, converted).discard().await;
             if received.stored.size > target.limit.max_bytes {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use mediastore_media::MediaError;
 use tokio::sync::Notify;
 
 /// Encoder output is handed to readers in pieces of about this size: small enough for a quick
@@ -20,11 +21,12 @@ const FLUSH_AT: usize = 32 * 1024;
 const READ_CHUNK: u64 = 256 * 1024;
 
 /// Where a conversion stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Phase {
     Running,
     Done,
-    Failed(String),
+    /// The media layer's error, kind kept, for every waiter to report the same way.
+    Failed(MediaError),
 }
 
 /// A conversion in progress or just finished.
@@ -41,7 +43,7 @@ pub struct Conversion {
     pub cancel: AtomicBool,
     readers: AtomicUsize,
     /// The finished copy, for those who waited for it.
-    copy: std::sync::OnceLock<Arc<super::Copy>>,
+    copy: std::sync::OnceLock<Arc<super::ConvertedCopy>>,
 }
 
 impl Conversion {
@@ -51,12 +53,12 @@ impl Conversion {
     }
 
     /// Keeps the finished copy for waiters.
-    pub fn keep(&self, copy: Arc<super::Copy>) {
+    pub fn keep(&self, copy: Arc<super::ConvertedCopy>) {
         let _ = self.copy.set(copy);
     }
 
     /// The finished copy, once kept.
-    pub fn kept(&self) -> Option<Arc<super::Copy>> {
+    pub fn kept(&self) -> Option<Arc<super::ConvertedCopy>> {
         self.copy.get().cloned()
     }
 
@@ -118,7 +120,7 @@ impl Conversion {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let phase = self.phase();
-            if phase != Phase::Running {
+            if !matches!(phase, Phase::Running) {
                 return phase;
             }
             notified.await;
@@ -126,7 +128,9 @@ impl Conversion {
     }
 
     fn release(&self) {
-        if self.readers.fetch_sub(1, Ordering::AcqRel) == 1 && self.phase() == Phase::Running {
+        if self.readers.fetch_sub(1, Ordering::AcqRel) == 1
+            && matches!(self.phase(), Phase::Running)
+        {
             // Nobody wants the result any more: stop the encoder between blocks.
             self.cancel.store(true, Ordering::Release);
         }
@@ -207,6 +211,23 @@ impl Drop for Reader {
 }
 
 impl Reader {
+    /// Waits until the conversion has published its first bytes or ended, so that input it
+    /// cannot decode is answered as an error before a 200 goes out. (Output is published in
+    /// pieces of [`FLUSH_AT`] bytes: an encoder's header alone does not count as a start.)
+    pub async fn started(&self) -> Result<(), MediaError> {
+        loop {
+            let notified = self.conv.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.conv.phase() {
+                Phase::Failed(e) => return Err(e),
+                Phase::Done => return Ok(()),
+                Phase::Running if self.conv.written() > 0 => return Ok(()),
+                Phase::Running => notified.await,
+            }
+        }
+    }
+
     /// The copy's bytes as they are produced; a failed or cancelled conversion ends the stream
     /// with an error, so a client never takes a cut copy for a whole one.
     pub fn into_stream(self) -> impl Stream<Item = std::io::Result<Bytes>> + Send {

@@ -10,7 +10,7 @@ pub mod variant;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use self::conversion::{Conversion, Phase, Reader, SpoolWriter};
 pub use self::variant::{Requested, Variant, VariantKey};
 use crate::error::Error;
+use crate::fair::{PerCustomer, Slot};
 use crate::store::blob::{LocalCopy, OpenBlob};
 use crate::store::fs::LocalFile;
 
@@ -29,7 +30,7 @@ pub const PERMIT_WAIT: Duration = Duration::from_millis(250);
 
 /// A finished converted copy, kept on local disk.
 #[derive(Debug)]
-pub struct Copy {
+pub struct ConvertedCopy {
     pub path: PathBuf,
     /// The copy opened for reads (the same fast path as stored blobs).
     pub open: Arc<dyn OpenBlob>,
@@ -38,15 +39,26 @@ pub struct Copy {
 
 /// Told of every copy a conversion finishes (e.g. to share it with other nodes); called on the
 /// conversion's blocking thread, so it must hand real work off.
-pub type OnKept = Arc<dyn Fn(&Variant, &Arc<Copy>) + Send + Sync>;
+pub type OnKept = Arc<dyn Fn(&Variant, &Arc<ConvertedCopy>) + Send + Sync>;
 
 /// The conversion service shared by all requests.
 pub struct Transcoder {
     pool: Arc<Semaphore>,
-    cache: moka::sync::Cache<VariantKey, Arc<Copy>>,
+    cache: moka::sync::Cache<VariantKey, Arc<ConvertedCopy>>,
     inflight: Arc<Mutex<HashMap<VariantKey, Arc<Conversion>>>>,
     dir: PathBuf,
     on_kept: Option<OnKept>,
+    /// Conversions running per customer, and how many one may run (`--conversions-per-customer`).
+    customers: Arc<PerCustomer>,
+    per_customer: AtomicUsize,
+    workers: usize,
+}
+
+/// A worker, held by one conversion of one customer's audio.
+#[derive(Debug)]
+pub struct Permit {
+    _worker: OwnedSemaphorePermit,
+    _slot: Slot,
 }
 
 impl std::fmt::Debug for Transcoder {
@@ -87,9 +99,11 @@ impl Transcoder {
         std::fs::create_dir_all(dir)?;
         let cache = moka::sync::Cache::builder()
             .max_capacity(cache_bytes)
-            .weigher(|_: &VariantKey, c: &Arc<Copy>| u32::try_from(c.len).unwrap_or(u32::MAX))
+            .weigher(|_: &VariantKey, c: &Arc<ConvertedCopy>| {
+                u32::try_from(c.len).unwrap_or(u32::MAX)
+            })
             .support_invalidation_closures()
-            .eviction_listener(|_, c: Arc<Copy>, _| {
+            .eviction_listener(|_, c: Arc<ConvertedCopy>, _| {
                 // Readers holding the file keep reading it; the name goes now.
                 let _ = std::fs::remove_file(&c.path);
             })
@@ -100,6 +114,10 @@ impl Transcoder {
             inflight: Arc::new(Mutex::new(HashMap::new())),
             dir: dir.to_path_buf(),
             on_kept: None,
+            customers: PerCustomer::new(),
+            // Until told otherwise, one customer leaves one worker to the others.
+            per_customer: AtomicUsize::new(workers.saturating_sub(1).max(1)),
+            workers: workers.max(1),
         })
     }
 
@@ -110,7 +128,7 @@ impl Transcoder {
     }
 
     /// A finished copy, if cached.
-    pub fn cached(&self, variant: &Variant) -> Option<Arc<Copy>> {
+    pub fn cached(&self, variant: &Variant) -> Option<Arc<ConvertedCopy>> {
         let hit = self.cache.get(&variant.key);
         if hit.is_some() {
             log_conversion(
@@ -148,10 +166,32 @@ impl Transcoder {
         }
     }
 
-    /// A worker slot: waits briefly, then gives up with 503 rather than queueing without limit.
-    pub async fn permit(&self) -> Result<OwnedSemaphorePermit, Error> {
+    /// Sets how many conversions one customer may run at once.
+    pub fn limit_per_customer(&self, n: usize) {
+        self.per_customer.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// A worker for `customer`: past the customer's share, refused after a short wait for one
+    /// of its own to end, so it never queues in front of others (429, or 503 when the share is
+    /// the whole pool: then capacity, not the share, is what ran out); otherwise waits briefly
+    /// for a worker, then gives up with 503 rather than queueing without limit.
+    pub async fn permit(&self, customer: &str) -> Result<Permit, Error> {
+        let limit = self.per_customer.load(Ordering::Relaxed);
+        let Some(slot) = self.customers.acquire(customer, limit, PERMIT_WAIT).await else {
+            return Err(if limit >= self.workers {
+                Error::Busy
+            } else {
+                Error::CustomerBusy {
+                    what: "conversions",
+                    limit,
+                }
+            });
+        };
         match tokio::time::timeout(PERMIT_WAIT, Arc::clone(&self.pool).acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
+            Ok(Ok(p)) => Ok(Permit {
+                _worker: p,
+                _slot: slot,
+            }),
             _ => Err(Error::Busy),
         }
     }
@@ -165,7 +205,7 @@ impl Transcoder {
         if let Some(c) = self.running(&variant.key) {
             return Ok(c);
         }
-        let permit = self.permit().await?;
+        let permit = self.permit(&variant.customer_id).await?;
         // Someone may have started it while we waited for the permit.
         let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = inflight.get(&variant.key).filter(|c| !c.is_cancelled()) {
@@ -202,7 +242,7 @@ impl Transcoder {
         source: Arc<LocalCopy>,
         conv: Arc<Conversion>,
         writer: std::fs::File,
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     ) {
         let started = Instant::now();
         let cache = self.cache.clone();
@@ -233,7 +273,7 @@ impl Transcoder {
                     let kept = std::fs::rename(&conv.path, &dir_done)
                         .and_then(|()| std::fs::File::open(&dir_done))
                         .map(|file| {
-                            Arc::new(Copy {
+                            Arc::new(ConvertedCopy {
                                 path: dir_done.clone(),
                                 open: Arc::new(LocalFile::new(file, len)),
                                 len,
@@ -274,7 +314,7 @@ impl Transcoder {
                             "conversion cancelled: no one is reading"
                         );
                     }
-                    conv.finish(Phase::Failed(e.to_string()));
+                    conv.finish(Phase::Failed(e));
                 }
             }
             // A cancelled run may have been replaced by a fresh one under the same key.
@@ -302,7 +342,7 @@ impl Transcoder {
         &self,
         variant: &Variant,
         source: &Arc<LocalCopy>,
-    ) -> Result<Arc<Copy>, Error> {
+    ) -> Result<Arc<ConvertedCopy>, Error> {
         // A run we joined may be cancelled under us (its last reader left): start another.
         for _ in 0..3 {
             if let Some(c) = self.cache.get(&variant.key) {
@@ -316,7 +356,7 @@ impl Transcoder {
                     }
                 }
                 Phase::Failed(_) if conv.is_cancelled() => {}
-                Phase::Failed(why) => return Err(Error::Io(std::io::Error::other(why))),
+                Phase::Failed(why) => return Err(media_error(why)),
                 Phase::Running => {}
             }
         }
@@ -332,7 +372,7 @@ impl Transcoder {
         start: u64,
         len: u64,
     ) -> Result<Bytes, Error> {
-        let permit = self.permit().await?;
+        let permit = self.permit(&variant.customer_id).await?;
         let variant = variant.clone();
         let source = Arc::clone(source);
         let started = Instant::now();
@@ -401,17 +441,11 @@ fn convert_range(
     Ok(Bytes::from(out))
 }
 
-/// Media errors of a stored file: the file is ours, so a failure here is a server fault unless
-/// it is the input's (then 422 naming the problem).
+/// A media error of a conversion asked for by `f` (or `br`), its kind kept for `http::error`.
 pub fn media_error(e: MediaError) -> Error {
-    if e.is_client_fault() {
-        crate::domain::DomainError::validation(
-            "f",
-            format!("the stored audio cannot be converted: {e}"),
-        )
-        .into()
-    } else {
-        Error::Io(std::io::Error::other(e.to_string()))
+    Error::Media {
+        field: "f",
+        source: e,
     }
 }
 

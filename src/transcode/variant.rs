@@ -2,9 +2,8 @@
 
 use mediastore_media::AudioFormat;
 
-use crate::domain::file::TARGET_FORMATS;
 use crate::domain::model::FileRecord;
-use crate::domain::rules::check_bitrate;
+use crate::domain::rules::{check_bitrate, check_target_format};
 use crate::domain::DomainError;
 
 /// A converted copy of a stored file. The blob key changes with the content, so a key never
@@ -27,6 +26,8 @@ pub struct Variant {
     pub content_type: &'static str,
     /// The file's name with the target's extension.
     pub filename: String,
+    /// Whose audio it is: conversions are shared out per customer.
+    pub customer_id: String,
 }
 
 /// The `f` and `br` of a request, checked (400 naming the parameter) before any store access.
@@ -44,18 +45,11 @@ impl Requested {
         }
         let format = match f {
             None => None,
-            Some(f) => Some(
-                TARGET_FORMATS
-                    .contains(&f)
-                    .then(|| AudioFormat::from_param(f))
-                    .flatten()
-                    .ok_or_else(|| {
-                        DomainError::invalid(
-                            "f",
-                            "must be one of al alaw flac g722 mp3 mp4 ogg ul ulaw wav",
-                        )
-                    })?,
-            ),
+            Some(f) => {
+                check_target_format("f", f)?;
+                // Every listed name is one the media layer knows.
+                AudioFormat::from_param(f)
+            }
         };
         let bitrate_kbps = match br {
             None => None,
@@ -91,11 +85,10 @@ impl Requested {
             (None, Some(s)) => s,
             (None, None) => return Err(not_audio()),
         };
-        let lower = |kbps: u32| u64::from(kbps) * 1000 < u64::from(media.bitrate);
-        let bitrate_kbps = self.bitrate_kbps.filter(|&b| lower(b) && format.is_lossy());
-        if Some(format) == source && bitrate_kbps.is_none() {
+        let Some(bitrate_kbps) = conversion(source, media.bitrate, format, self.bitrate_kbps)
+        else {
             return Ok(None);
-        }
+        };
         let base = file.etag();
         let inner = base.trim_matches('"');
         let etag = match bitrate_kbps {
@@ -116,8 +109,24 @@ impl Requested {
             etag,
             content_type: format.content_type(),
             filename: format!("{stem}.{}", format.extension()),
+            customer_id: file.customer_id.clone(),
         }))
     }
+}
+
+/// The one rule of whether audio `source` at `source_bps` must be converted to become `target`
+/// at `bitrate_kbps`: `None` when it already is; otherwise the bitrate to encode with, which is
+/// the asked one only when the target is lossy and it is lower than the source's (a higher one
+/// would add bytes, not quality).
+pub fn conversion(
+    source: Option<AudioFormat>,
+    source_bps: u32,
+    target: AudioFormat,
+    bitrate_kbps: Option<u32>,
+) -> Option<Option<u32>> {
+    let bitrate =
+        bitrate_kbps.filter(|&b| target.is_lossy() && u64::from(b) * 1000 < u64::from(source_bps));
+    (Some(target) != source || bitrate.is_some()).then_some(bitrate)
 }
 
 #[cfg(test)]

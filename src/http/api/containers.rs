@@ -1,6 +1,6 @@
 //! `/v1/containers`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::domain::model::Container;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::extract::{JsonFields, QueryPairs};
+use crate::http::extract::{JsonFields, PathParam, QueryPairs};
 use crate::service::{containers, PageRequest};
 
 /// `POST /v1/containers` → 201.
@@ -39,7 +39,7 @@ pub async fn list(
 pub async fn get(
     Caller(c): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
 ) -> Result<Json<Container>, ApiError> {
     Ok(Json(containers::get(&state, &c, &sid).await?))
 }
@@ -48,7 +48,7 @@ pub async fn get(
 pub async fn update(
     Caller(c): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
     JsonFields(f): JsonFields,
 ) -> Result<Json<Container>, ApiError> {
     Ok(Json(containers::update(&state, &c, &sid, f).await?))
@@ -58,7 +58,7 @@ pub async fn update(
 pub async fn delete(
     Caller(c): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
 ) -> Result<StatusCode, ApiError> {
     containers::delete(&state, &c, &sid).await?;
     Ok(StatusCode::NO_CONTENT)

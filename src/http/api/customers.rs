@@ -1,6 +1,6 @@
 //! `/v1/customers` (admin).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::app::AppState;
 use crate::http::auth::Admin;
 use crate::http::error::ApiError;
-use crate::http::extract::JsonFields;
+use crate::http::extract::{JsonFields, PathParam};
 use crate::service::customers;
 
 /// `POST /v1/customers` → 201 `{"customer", "token"}`.
@@ -28,7 +28,7 @@ pub async fn create(
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
     match state
         .meta
@@ -45,7 +45,7 @@ pub async fn get(
 pub async fn update(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonFields(f): JsonFields,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(customers::update(&state, &id, f).await?)))
@@ -55,7 +55,7 @@ pub async fn update(
 pub async fn add_token(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let token = customers::add_token(&state, &id).await?;
     Ok((

@@ -1,18 +1,21 @@
 //! `/v1/files`: upload (multipart or raw), list, get, change, delete, and the bytes.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use axum::Json;
 
 use super::List;
 use crate::app::AppState;
 use crate::domain::input::Fields;
 use crate::domain::Timestamp;
+use crate::error::Error;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::extract::{JsonFields, QueryPairs};
+use crate::http::extract::{JsonFields, PathParam, QueryPairs};
+use crate::http::routes::Uploads;
 use crate::http::serve::{self, Overrides, Representation};
 use crate::service::files::{self, FileView};
 use crate::service::receive::receive;
@@ -37,9 +40,18 @@ fn is_multipart(headers: &HeaderMap) -> bool {
 pub async fn upload(
     Caller(owner): Caller,
     State(state): State<AppState>,
+    Extension(Uploads(uploads)): Extension<Uploads>,
     q: QueryPairs,
     req: Request,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
+    // Held until the answer: one customer's uploads cannot take every connection and worker.
+    let limit = state.config.uploads_per_customer;
+    let _slot = uploads
+        .try_acquire(&owner.id, limit)
+        .ok_or(Error::CustomerBusy {
+            what: "uploads",
+            limit,
+        })?;
     let file = if is_multipart(req.headers()) {
         upload_multipart(&state, &owner, req).await?
     } else {
@@ -169,7 +181,7 @@ pub async fn list(
 pub async fn get(
     Caller(owner): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
 ) -> Result<Json<FileView>, ApiError> {
     let f = files::get(&state, &owner, &sid).await?;
     Ok(Json(files::view(&state, f, Timestamp::now())))
@@ -179,7 +191,7 @@ pub async fn get(
 pub async fn update(
     Caller(owner): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
     JsonFields(f): JsonFields,
 ) -> Result<Json<FileView>, ApiError> {
     let f = files::update(&state, &owner, &sid, f).await?;
@@ -190,7 +202,7 @@ pub async fn update(
 pub async fn delete(
     Caller(owner): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
 ) -> Result<StatusCode, ApiError> {
     files::delete(&state, &owner, &sid).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -200,7 +212,7 @@ pub async fn delete(
 pub async fn data(
     Caller(owner): Caller,
     State(state): State<AppState>,
-    Path(sid): Path<String>,
+    PathParam(sid): PathParam,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response<Body>, ApiError> {

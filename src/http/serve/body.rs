@@ -22,8 +22,8 @@ pub enum Segment {
     Range { offset: u64, len: u64 },
 }
 
-/// Reads `len` bytes at `offset` whole. With an open blob: what can be had at once is read
-/// right here (a local file's page cache), the rest with one read; otherwise
+/// Reads `len` bytes at `offset` whole. With an open blob: all of them right here when the
+/// store has them at once (a local file's page cache), else one read of them all; without one,
 /// [`BlobStore::read_small`].
 pub async fn read_whole(
     blobs: &dyn BlobStore,

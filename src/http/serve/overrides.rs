@@ -33,8 +33,8 @@ impl Disposition {
 
 /// Header overrides from the query. `Default` is what a request without parameters gets.
 ///
-/// Transcoding parameters (`f`, `br`) are not read here yet; the issue that adds them picks a
-/// different [`super::Representation`] in `publish.rs`, and these overrides apply to it unchanged.
+/// Conversion parameters (`f`, `br`) are not read here: `transcode::Requested` parses them and
+/// `publish.rs` picks a converted [`super::Representation`], to which these apply unchanged.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub disposition: Disposition,
