@@ -82,7 +82,9 @@ async fn a_hot_blob_is_cached_and_a_deleted_files_cached_bytes_are_never_served(
 
 #[tokio::test]
 async fn a_blob_first_read_by_ranges_is_cached_too() {
-    let Some(backend) = Backend::distributed() else { return };
+    let Some(backend) = Backend::distributed() else {
+        return;
+    };
     let s = node(&backend, &[]).await;
     let c = s.acme().await;
     let data = bytes(100_000, 4);
@@ -90,10 +92,25 @@ async fn a_blob_first_read_by_ranges_is_cached_too() {
         .upload_raw(&c.token, &[("publish", "file_sid")], data.clone())
         .await;
     let url = f["publish_uri"].as_str().unwrap().to_string();
-    let r = s.client.get(&url).header("range", "bytes=10-19").send().await.unwrap();
+    let r = s
+        .client
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), &data[10..20]);
-    assert!(eventually(|| async { cached(&s) == 1 }).await, "filled by a GET of its own");
-    let r = s.client.get(&url).header("range", "bytes=-5").send().await.unwrap();
+    assert!(
+        eventually(|| async { cached(&s) == 1 }).await,
+        "filled by a GET of its own"
+    );
+    let r = s
+        .client
+        .get(&url)
+        .header("range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), &data[99_995..]);
 }
 

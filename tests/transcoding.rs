@@ -525,7 +525,7 @@ async fn converted_copies_state_their_length_streamed_and_cached(backend: Backen
     // (44.1 kHz stereo): long enough that MP3's encoder delay and padding, which
     // ffprobe counts in the duration, stay under 1%.
     for (name, bytes, rate, frames) in [
-        ("speech.wav", tone_wav(30), 8_000u32, 240_000u64),
+        ("speech.wav", common::tone_wav(30), 8_000u32, 240_000u64),
         ("music.wav", stereo_wav(20), 44_100, 882_000),
     ] {
         let (uri, f) = published(&s, &c.token, name, bytes).await;

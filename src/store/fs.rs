@@ -242,9 +242,23 @@ impl FsWriter {
 
 impl Drop for FsWriter {
     fn drop(&mut self) {
-        if !self.committed {
-            self.abandoned.store(true, Ordering::Release);
-            let _ = std::fs::remove_file(&self.part);
+        if self.committed {
+            return;
+        }
+        // A writer thread still running removes the part itself when its channel closes (now).
+        self.abandoned.store(true, Ordering::Release);
+        if self.writer.is_some() {
+            return;
+        }
+        // It already ended (a failed commit): remove the part off the runtime's threads.
+        let part = self.part.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || std::fs::remove_file(part));
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(part);
+            }
         }
     }
 }
@@ -280,8 +294,9 @@ impl BlobWriter for FsWriter {
     }
 
     async fn abort(mut self: Box<Self>) {
+        // Flagged first: the writer removes the part instead of syncing it.
+        self.abandoned.store(true, Ordering::Release);
         let _ = self.finish_writing().await;
-        // Drop removes the part.
     }
 }
 
