@@ -1,6 +1,6 @@
-//! The publish cache: a publish key or a sid mapped to the file's representation, with an open
-//! handle to its local blob, so a hot file costs neither a metadata query nor an `open` per
-//! request.
+//! The publish cache: a publish key or a sid mapped to the file's representation, with its blob
+//! already opened (a local file's descriptor, or an S3 blob with its length and local copy), so a
+//! hot file costs neither a metadata query nor an `open` per request.
 //!
 //! Each HTTP thread keeps its own entries (the server runs a thread per core): a shared map
 //! behind a lock, and reference counts on shared header values, made the cores fight over the
