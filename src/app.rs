@@ -163,6 +163,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
             tokio::runtime::Handle::current(),
         ));
     }
+    transcoder.limit_per_customer(config.conversions_per_customer);
     let transcoder = Arc::new(transcoder);
     let publish_cache = Arc::new(crate::http::publish_cache::PublishCache::new(
         config.http_threads,

@@ -19,10 +19,6 @@ pub struct Uploads(pub Arc<PerCustomer>);
 
 /// Builds the application.
 pub fn router(state: AppState) -> Router {
-    // The per-customer shares are settings applied where the application is put together.
-    state
-        .transcoder
-        .limit_per_customer(state.config.conversions_per_customer);
     let uploads = Uploads(PerCustomer::new());
     let api = Router::new()
         .route("/v1/customers", post(customers::create))
