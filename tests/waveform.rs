@@ -271,3 +271,85 @@ async fn peaks_equal_those_of_ffmpeg_decoded_pcm(backend: Backend) {
     }
 }
 }
+
+/// The served JSON and `.dat` load in waveform-data.js (`WaveformData.create`) with the
+/// header we state. Runs when `MEDIASTORE_WAVEFORM_DATA` names a `node_modules` directory
+/// holding the npm package `waveform-data` and `node` is installed; skipped otherwise.
+#[tokio::test]
+async fn waveform_data_js_reads_json_and_dat() {
+    let Ok(modules) = std::env::var("MEDIASTORE_WAVEFORM_DATA") else {
+        eprintln!("skipping: MEDIASTORE_WAVEFORM_DATA is not set");
+        return;
+    };
+    if !common::have_tool("node") {
+        return;
+    }
+    let s = Server::start_on(&common::Backend::Embedded).await;
+    let c = s.acme().await;
+    let (uri, _) = published(&s, &c.token, "music.flac", fixture("music.flac")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+const fs = require('fs');
+const WaveformData = require('waveform-data');
+const f = process.argv[2];
+const raw = fs.readFileSync(f);
+const input = f.endsWith('.json') ? JSON.parse(raw)
+  : raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+const w = WaveformData.create(input);
+const ch = w.channel(w.channels - 1);
+console.log([w.channels, w.sample_rate, w.scale, w.bits, w.length, ch.max_sample(0)].join(' '));
+"#;
+    let js = dir.path().join("check.js");
+    std::fs::write(&js, script).unwrap();
+    for q in [
+        "waveform=json",
+        "waveform=dat",
+        "waveform=dat&bits=16&split_channels=true&samples_per_pixel=1024",
+    ] {
+        let body = get(&s, &format!("{uri}?{q}"), &[])
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let ext = if q.contains("json") { "json" } else { "dat" };
+        let path = dir.path().join(format!("w.{ext}"));
+        std::fs::write(&path, &body).unwrap();
+        let (head, data) = if ext == "json" {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            let h = [
+                "channels",
+                "sample_rate",
+                "samples_per_pixel",
+                "bits",
+                "length",
+            ]
+            .map(|k| v[k].as_i64().unwrap());
+            (h.to_vec(), json_data(&v))
+        } else {
+            let (h, d) = parse_dat(&body);
+            (
+                vec![h[5], h[2], h[3], if h[1] & 1 == 1 { 8 } else { 16 }, h[4]],
+                d,
+            )
+        };
+        let out = std::process::Command::new("node")
+            .arg(&js)
+            .arg(&path)
+            .env("NODE_PATH", &modules)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{q}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut want: Vec<String> = head.iter().map(i64::to_string).collect();
+        // The last series' first max.
+        want.push(data[(head[0] as usize - 1) * 2 + 1].to_string());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want.join(" "),
+            "{q}"
+        );
+    }
+}
