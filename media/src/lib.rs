@@ -25,6 +25,7 @@ mod probe;
 mod range;
 mod raw;
 mod resample;
+pub mod waveform;
 
 pub use decode::{open as open_decoder, PcmSource, StreamSpec};
 pub use encode::{plan, Plan, BITRATE_RANGE_KBPS, DEFAULT_MUSIC_KBPS, DEFAULT_SPEECH_KBPS};
@@ -36,6 +37,7 @@ pub use pipeline::{Output, TranscodeOptions, TranscodeStats, WriteSeek};
 pub use probe::{probe, probe_with, MediaInfo};
 pub use range::RangeStats;
 pub use resample::Resampler;
+pub use waveform::{waveform, WaveformFormat, WaveformOptions, WaveformStats};
 
 /// Converts `input` (format from its content, or `hint` for raw al/ul/g722) to
 /// `opts.format`, streaming the result into `out`.

@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::domain::model::FileRecord;
 
 use crate::service::files;
-use crate::transcode::Requested;
+use crate::transcode::{waveform, Requested};
 
 /// Response headers of a GET or HEAD answer that a browser script may read (RFC 9110 names
 /// beyond the CORS-safelisted ones; `Access-Control-Allow-Origin` as the seed lists it). The
@@ -64,6 +64,14 @@ pub async fn publish(
     let resp = match Overrides::parse(&q) {
         Err(e) => e.into_response(),
         // `f=` / `br=`: a converted copy (parsed before any store access).
+        // `waveform=`: the audio's peaks (parsed before any store access).
+        Ok(ov) if q.get("waveform").is_some() => match waveform::parse(|k| q.get(k)) {
+            Err(e) => ApiError::from(e).into_response(),
+            Ok(opts) => match files::published(state, key).await {
+                Ok(file) => serve_waveform(state, &file, opts, method, headers, &ov).await,
+                Err(e) => ApiError::from(e).into_response(),
+            },
+        },
         Ok(ov) if q.get("f").is_some() || q.get("br").is_some() => {
             match Requested::parse(q.get("f"), q.get("br")) {
                 Err(e) => ApiError::from(e).into_response(),
@@ -126,6 +134,11 @@ async fn download_inner(
     files::check_link(state, sid, q.get("expires"), q.get("signature"))
         .map_err(ApiError::forbidden)?;
     let ov = Overrides::parse(q)?;
+    if q.get("waveform").is_some() {
+        let opts = waveform::parse(|k| q.get(k))?;
+        let file = files::by_sid(state, sid).await?;
+        return Ok(serve_waveform(state, &file, opts, method, headers, &ov).await);
+    }
     if let Some(want) = Requested::parse(q.get("f"), q.get("br"))? {
         let file = files::by_sid(state, sid).await?;
         return Ok(transcoded::serve(state, &file, want, method, headers, &ov).await);
@@ -133,6 +146,24 @@ async fn download_inner(
     let fetch = files::by_sid(state, sid);
     let repr = cached(state, Lookup::Sid(sid), fetch).await?;
     Ok(serve::serve(&state.blobs, method, headers, &repr, &ov).await)
+}
+
+/// The waveform `opts` asks for (`None` cannot happen: callers saw `waveform`) of `file`.
+async fn serve_waveform(
+    state: &AppState,
+    file: &FileRecord,
+    opts: Option<mediastore_media::WaveformOptions>,
+    method: &Method,
+    headers: &HeaderMap,
+    ov: &Overrides,
+) -> Response<Body> {
+    let variant = opts
+        .ok_or_else(|| crate::domain::DomainError::invalid("waveform", "missing"))
+        .and_then(|o| waveform::variant_of(file, o));
+    match variant {
+        Ok(v) => transcoded::serve_variant(state, file, &v, method, headers, ov).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// `OPTIONS` on `/f/{key}` and `/download/{sid}`: the CORS preflight. It touches no store, so it

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::domain::model::FileRecord;
 use crate::error::Error;
 use crate::store::blob::LocalCopy;
-use crate::transcode::{media_error, Requested, Variant};
+use crate::transcode::{Requested, Variant};
 
 /// Most bytes of a constant-rate copy converted for one Range request without the whole copy;
 /// wider ranges wait for the shared whole conversion instead.
@@ -56,6 +56,32 @@ async fn serve_inner(
         let repr = Representation::of_file(file);
         return Ok(serve::serve(&state.blobs, method, headers, &repr, ov).await);
     };
+    serve_variant_inner(state, file, &variant, method, headers, ov).await
+}
+
+/// Answers a GET or HEAD for `variant` of `file` (a converted copy or a waveform).
+pub async fn serve_variant(
+    state: &AppState,
+    file: &FileRecord,
+    variant: &Variant,
+    method: &Method,
+    headers: &HeaderMap,
+    ov: &Overrides,
+) -> Response<Body> {
+    match serve_variant_inner(state, file, variant, method, headers, ov).await {
+        Ok(r) => r,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn serve_variant_inner(
+    state: &AppState,
+    file: &FileRecord,
+    variant: &Variant,
+    method: &Method,
+    headers: &HeaderMap,
+    ov: &Overrides,
+) -> Result<Response<Body>, Error> {
     let t = &state.transcoder;
     let repr = |source: Source, len: u64| {
         Representation::new(
@@ -67,7 +93,7 @@ async fn serve_inner(
             &variant.filename,
         )
     };
-    if let Some(copy) = t.cached(&variant) {
+    if let Some(copy) = t.cached(variant) {
         let r = repr(
             Source::Blob {
                 key: String::new(),
@@ -78,7 +104,7 @@ async fn serve_inner(
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
     // Made by another node (or by this one before a restart) and kept in the shared store.
-    if let Some(open) = crate::service::copies::shared(state, &variant).await {
+    if let Some(open) = crate::service::copies::shared(state, variant).await {
         let len = open.len();
         let r = repr(
             Source::Blob {
@@ -106,12 +132,12 @@ async fn serve_inner(
         .get(header::RANGE)
         .filter(|_| conditional::if_range_allows(headers, validators))
         .and_then(|v| v.to_str().ok());
-    let exact = t.exact_len(&variant, &source).await?;
+    let exact = t.exact_len(variant, &source).await?;
     let head = method == Method::HEAD;
     if let (true, Some(len)) = (head, exact) {
         // HEAD answers what GET would: audio that cannot be decoded is the same 422, found by
         // converting the copy's first bytes rather than trusting the headers' length.
-        t.range(&variant, &source, 0, len.min(HEAD_CHECK)).await?;
+        t.range(variant, &source, 0, len.min(HEAD_CHECK)).await?;
     }
 
     if let (Some(r), Some(len)) = (range, exact) {
@@ -123,7 +149,7 @@ async fn serve_inner(
                     let bytes = if head {
                         bytes::Bytes::new()
                     } else {
-                        t.range(&variant, &source, lo, hi - lo).await?
+                        t.range(variant, &source, lo, hi - lo).await?
                     };
                     let r = repr(Source::Window { offset: lo, bytes }, len);
                     return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
@@ -139,7 +165,7 @@ async fn serve_inner(
     }
     if range.is_some() || (head && exact.is_none()) {
         // The whole copy, once, then served with every semantic of a stored file.
-        let copy = t.complete(&variant, &source).await?;
+        let copy = t.complete(variant, &source).await?;
         let r = repr(
             Source::Blob {
                 key: String::new(),
@@ -159,7 +185,7 @@ async fn serve_inner(
         );
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
-    live(state, file, &variant, source, exact, ov).await
+    live(state, file, variant, source, exact, ov).await
 }
 
 /// 200 with the copy's bytes as the conversion produces them.
@@ -173,7 +199,7 @@ async fn live(
 ) -> Result<Response<Body>, Error> {
     let reader = state.transcoder.follow(variant, &source).await?;
     // Undecodable audio is a 422 like on every other path, not a 200 cut short.
-    reader.started().await.map_err(media_error)?;
+    reader.started().await.map_err(|e| variant.media_error(e))?;
     let mut h = HeaderMap::with_capacity(10);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&variant.etag) {

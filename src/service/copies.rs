@@ -22,12 +22,22 @@ use crate::transcode::{ConvertedCopy, OnKept, Variant, VariantKey};
 
 /// The blob key of a shared copy.
 pub fn copy_key(key: &VariantKey) -> String {
-    format!(
-        "{}-{}-{}",
-        key.blob_key,
-        key.format.name(),
-        key.bitrate_kbps.unwrap_or(0)
-    )
+    match &key.waveform {
+        Some(w) => format!(
+            "{}-waveform-{}-{}-{}-{}",
+            key.blob_key,
+            w.format.name(),
+            w.samples_per_pixel,
+            w.bits,
+            if w.split_channels { "split" } else { "mixed" }
+        ),
+        None => format!(
+            "{}-{}-{}",
+            key.blob_key,
+            key.format.name(),
+            key.bitrate_kbps.unwrap_or(0)
+        ),
+    }
 }
 
 /// What the transcoder calls with each finished copy when the blob store is shared: the copy is

@@ -7,6 +7,7 @@
 
 pub mod conversion;
 pub mod variant;
+pub mod waveform;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,8 @@ impl std::fmt::Debug for Transcoder {
 struct Outcome<'a> {
     variant: &'a Variant,
     started: Instant,
-    stats: Option<&'a mediastore_media::TranscodeStats>,
+    /// Milliseconds of audio read, when a conversion ran.
+    audio_ms: Option<u64>,
 }
 
 fn log_conversion(o: Outcome<'_>, bytes: u64, cached: bool) {
@@ -81,7 +83,8 @@ fn log_conversion(o: Outcome<'_>, bytes: u64, cached: bool) {
         source = %o.variant.source_hint,
         target = o.variant.key.format.name(),
         bitrate_kbps = o.variant.key.bitrate_kbps,
-        audio_ms = o.stats.map(|s| s.input_frames * 1000 / u64::from(s.input_rate.max(1))),
+        waveform = o.variant.key.waveform.map(|w| w.format.name()),
+        audio_ms = o.audio_ms,
         took_ms = o.started.elapsed().as_secs_f64() * 1000.0,
         bytes,
         from_cache = cached,
@@ -135,7 +138,7 @@ impl Transcoder {
                 Outcome {
                     variant,
                     started: Instant::now(),
-                    stats: None,
+                    audio_ms: None,
                 },
                 hit.as_ref().map_or(0, |c| c.len),
                 true,
@@ -253,23 +256,13 @@ impl Transcoder {
         let inflight = Arc::clone(&self.inflight);
         let on_kept = self.on_kept.clone();
         tokio::task::spawn_blocking(move || {
-            let opts = TranscodeOptions {
-                format: variant.key.format,
-                bitrate_kbps: variant.key.bitrate_kbps,
-            };
             let mut w = SpoolWriter::new(&conv, writer);
-            let result = mediastore_media::transcode(
-                source.path(),
-                Some(&variant.source_hint),
-                &opts,
-                &mut w,
-                &conv.cancel,
-            )
-            .and_then(|stats| Ok((stats, w.finish()?)));
+            let result = produce(&variant, source.path(), &mut w, &conv.cancel)
+                .and_then(|audio_ms| Ok((audio_ms, w.finish()?)));
             // The worker is free as soon as the encoder is; readers may still be catching up.
             drop(permit);
             match result {
-                Ok((stats, len)) => {
+                Ok((audio_ms, len)) => {
                     let kept = std::fs::rename(&conv.path, &dir_done)
                         .and_then(|()| std::fs::File::open(&dir_done))
                         .map(|file| {
@@ -296,7 +289,7 @@ impl Transcoder {
                         Outcome {
                             variant: &variant,
                             started,
-                            stats: Some(&stats),
+                            audio_ms: Some(audio_ms),
                         },
                         len,
                         false,
@@ -356,7 +349,7 @@ impl Transcoder {
                     }
                 }
                 Phase::Failed(_) if conv.is_cancelled() => {}
-                Phase::Failed(why) => return Err(media_error(why)),
+                Phase::Failed(why) => return Err(variant.media_error(why)),
                 Phase::Running => {}
             }
         }
@@ -404,7 +397,7 @@ impl Transcoder {
         variant: &Variant,
         source: &Arc<LocalCopy>,
     ) -> Result<Option<u64>, Error> {
-        if !variant.key.format.is_constant_rate() {
+        if variant.key.waveform.is_some() || !variant.key.format.is_constant_rate() {
             return Ok(None);
         }
         let (source, hint) = (Arc::clone(source), variant.source_hint.clone());
@@ -420,6 +413,30 @@ impl Transcoder {
         Ok(probed
             .ok()
             .and_then(|info| mediastore_media::exact_output_len(&info, &opts)))
+    }
+}
+
+/// Runs the conversion (or waveform computation) of `variant` into `out`; returns the
+/// milliseconds of audio read.
+fn produce(
+    variant: &Variant,
+    source: &Path,
+    out: &mut SpoolWriter,
+    cancel: &AtomicBool,
+) -> Result<u64, MediaError> {
+    let hint = Some(variant.source_hint.as_str());
+    let ms = |frames: u64, rate: u32| frames * 1000 / u64::from(rate.max(1));
+    match &variant.key.waveform {
+        Some(wf) => mediastore_media::waveform(source, hint, wf, out, cancel)
+            .map(|s| ms(s.frames, s.sample_rate)),
+        None => {
+            let opts = TranscodeOptions {
+                format: variant.key.format,
+                bitrate_kbps: variant.key.bitrate_kbps,
+            };
+            mediastore_media::transcode(source, hint, &opts, out, cancel)
+                .map(|s| ms(s.input_frames, s.input_rate))
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Which converted copy a request asks for: `f` and `br` checked against the stored file.
 
-use mediastore_media::AudioFormat;
+use mediastore_media::{AudioFormat, MediaError, WaveformOptions};
+
+use crate::error::Error;
 
 use crate::domain::model::FileRecord;
 use crate::domain::rules::{check_bitrate, check_target_format};
@@ -13,6 +15,8 @@ pub struct VariantKey {
     pub blob_key: String,
     pub format: AudioFormat,
     pub bitrate_kbps: Option<u32>,
+    /// A waveform of the audio (`waveform=`) instead of converted audio.
+    pub waveform: Option<WaveformOptions>,
 }
 
 /// Everything needed to produce and describe a converted copy.
@@ -28,6 +32,25 @@ pub struct Variant {
     pub filename: String,
     /// Whose audio it is: conversions are shared out per customer.
     pub customer_id: String,
+}
+
+impl Variant {
+    /// The query parameter that asked for this copy, named by its errors.
+    pub fn field(&self) -> &'static str {
+        if self.key.waveform.is_some() {
+            "waveform"
+        } else {
+            "f"
+        }
+    }
+
+    /// A media error of this copy's conversion, its kind kept for `http::error`.
+    pub fn media_error(&self, source: MediaError) -> Error {
+        Error::Media {
+            field: self.field(),
+            source,
+        }
+    }
 }
 
 /// The `f` and `br` of a request, checked (400 naming the parameter) before any store access.
@@ -104,6 +127,7 @@ impl Requested {
                 blob_key: file.blob_key.clone(),
                 format,
                 bitrate_kbps,
+                waveform: None,
             },
             source_hint: file.content_format.clone(),
             etag,
