@@ -278,6 +278,10 @@ async fn peaks_equal_those_of_ffmpeg_decoded_pcm(backend: Backend) {
 #[tokio::test]
 async fn waveform_data_js_reads_json_and_dat() {
     let Ok(modules) = std::env::var("MEDIASTORE_WAVEFORM_DATA") else {
+        assert!(
+            !common::require_tools(),
+            "MEDIASTORE_WAVEFORM_DATA (npm waveform-data) is required under MEDIASTORE_REQUIRE_TOOLS=1"
+        );
         eprintln!("skipping: MEDIASTORE_WAVEFORM_DATA is not set");
         return;
     };
