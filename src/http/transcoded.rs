@@ -37,26 +37,15 @@ pub async fn serve(
     headers: &HeaderMap,
     ov: &Overrides,
 ) -> Response<Body> {
-    match serve_inner(state, file, req, method, headers, ov).await {
-        Ok(r) => r,
-        Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
-async fn serve_inner(
-    state: &AppState,
-    file: &FileRecord,
-    req: Requested,
-    method: &Method,
-    headers: &HeaderMap,
-    ov: &Overrides,
-) -> Result<Response<Body>, Error> {
-    let Some(variant) = req.variant_of(file)? else {
+    match req.variant_of(file) {
+        Err(e) => ApiError::from(Error::from(e)).into_response(),
         // The stored file already is what was asked for.
-        let repr = Representation::of_file(file);
-        return Ok(serve::serve(&state.blobs, method, headers, &repr, ov).await);
-    };
-    serve_variant_inner(state, file, &variant, method, headers, ov).await
+        Ok(None) => {
+            let repr = Representation::of_file(file);
+            serve::serve(&state.blobs, method, headers, &repr, ov).await
+        }
+        Ok(Some(variant)) => serve_variant(state, file, &variant, method, headers, ov).await,
+    }
 }
 
 /// Answers a GET or HEAD for `variant` of `file` (a converted copy or a waveform).
