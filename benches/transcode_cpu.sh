@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# CPU per conversion and throughput under load, ours against ffmpeg (same cases, same
+# encoders as transcode.sh, ffmpeg on one thread as there), in the same run:
+#   - user+system CPU seconds of one conversion, median of RUNS (default 3), and the ratio
+#     ours/ffmpeg (target <= 1.0: capacity under many conversions is set by CPU, not wall time);
+#   - N parallel conversions (N = cores x 2), conversions per second, ours and ffmpeg's N
+#     processes, and the ratio (target >= 1.0).
+# Run on demand (not in CI):  bash benches/transcode_cpu.sh [runs]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RUNS="${1:-3}"
+. "$ROOT/benches/lib/transcode_cases.sh"
+N=$(( $(nproc) * 2 ))
+
+# "user system" CPU seconds of one run of a command.
+cpu() { /usr/bin/time -f '%U %S' -o "$W/t.txt" "$@" >/dev/null 2>&1; awk '{print $1 + $2}' "$W/t.txt"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# Seconds of wall time for N copies at once of a command line whose outputs are made distinct
+# by SED (a sed expression with @N@ standing for the copy's number).
+parallel() { # sed cmdline
+  local start end i
+  start=$(date +%s.%N)
+  for i in $(seq "$N"); do
+    # shellcheck disable=SC2046
+    $(sed "$1" <<<"$2" | sed "s/@N@/$i/g") >/dev/null 2>&1 &
+  done
+  wait
+  end=$(date +%s.%N)
+  python3 -c "print($end - $start)"
+}
+
+printf '\n%-36s %9s %9s %7s   %9s %9s %7s\n' case "ours cpu" "ff cpu" ratio "ours /s" "ff /s" ratio
+for c in "${cases[@]}"; do
+  IFS='|' read -r name ours theirs <<<"$c"
+  ff="ffmpeg -hide_banner -loglevel error -y -threads 1 $theirs"
+  a=$(for _ in $(seq "$RUNS"); do cpu $OURS $ours; done | median)
+  b=$(for _ in $(seq "$RUNS"); do cpu $ff; done | median)
+  # Outputs $W/oK.ext and $W/fK.ext become $W/p<copy>_oK.ext and $W/p<copy>_fK.ext.
+  wa=$(parallel "s#$W/o#$W/p@N@_o#" "$OURS $ours")
+  wb=$(parallel "s#$W/f#$W/p@N@_f#" "$ff")
+  python3 - "$name" "$a" "$b" "$wa" "$wb" "$N" <<'PY'
+import sys
+name, a, b, wa, wb, n = sys.argv[1], *map(float, sys.argv[2:])
+print(f"{name:36s} {a:9.3f} {b:9.3f} {a / b:7.2f}   {n / wa:9.2f} {n / wb:9.2f} {(n / wa) / (n / wb):7.2f}")
+PY
+done
+echo "(cpu: user+system seconds per conversion, median of $RUNS; /s: $N parallel conversions per second; targets: cpu ratio <= 1.0, throughput ratio >= 1.0)"
+rm -f "$W"/p*_o* "$W"/p*_f*
