@@ -6,14 +6,8 @@
 
 mod common;
 
-use common::{bytes, eventually, Backend, Server, ADMIN};
+use common::{bytes, eventually, Backend, Server};
 use reqwest::Method;
-
-async fn node(backend: &Backend, extra: &[&str]) -> Server {
-    let mut args = vec!["--admin-token", ADMIN];
-    args.extend_from_slice(extra);
-    Server::start_with(tempfile::tempdir().unwrap(), &args, backend).await
-}
 
 /// Files in the node's blob cache.
 fn cached(s: &Server) -> usize {
@@ -27,7 +21,7 @@ async fn a_hot_blob_is_cached_and_a_deleted_files_cached_bytes_are_never_served(
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let s = node(&backend, &[]).await;
+    let s = Server::node(&backend, &[]).await;
     let c = s.acme().await;
     let data = bytes(200_000, 3);
     let (_, f) = s
@@ -85,7 +79,7 @@ async fn a_blob_first_read_by_ranges_is_cached_too() {
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let s = node(&backend, &[]).await;
+    let s = Server::node(&backend, &[]).await;
     let c = s.acme().await;
     let data = bytes(100_000, 4);
     let (_, f) = s
@@ -119,7 +113,7 @@ async fn a_cache_smaller_than_one_file_still_serves_and_converts_it() {
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let s = node(&backend, &["--blob-cache", "4KiB"]).await;
+    let s = Server::node(&backend, &["--blob-cache", "4KiB"]).await;
     let c = s.acme().await;
     let wav = common::tone_wav(2);
     let (_, f) = s

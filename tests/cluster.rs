@@ -9,25 +9,9 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use common::{bytes, Backend, Server, ADMIN};
+use common::{bytes, Backend, Server};
 use reqwest::Method;
 use serde_json::json;
-
-/// A node on `backend` with the test admin token, plus `extra` flags.
-async fn node(backend: &Backend, extra: &[&str]) -> Server {
-    let mut args = vec!["--admin-token", ADMIN];
-    args.extend_from_slice(extra);
-    Server::start_with(tempfile::tempdir().unwrap(), &args, backend).await
-}
-
-/// (files, bytes) of the caller's account.
-async fn account(s: &Server, token: &str) -> (i64, i64) {
-    let (_, a) = s.call(Method::GET, "/v1/account", token, None).await;
-    (
-        a["total_file_count"].as_i64().unwrap(),
-        a["total_file_size"].as_i64().unwrap(),
-    )
-}
 
 /// Uploads `n` files of `size` bytes at once, spread over `nodes` and `containers` in turn;
 /// returns the statuses.
@@ -72,13 +56,13 @@ async fn two_nodes_never_exceed_one_container_quota_and_agree_on_the_totals() {
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let (n1, n2) = tokio::join!(Server::node(&backend, &[]), Server::node(&backend, &[]));
     let c = n1.acme().await;
     let sid = n2.container(&c.token, json!({"quota_bytes": 1500})).await;
     let statuses = race(&[&n1, &n2], &c.token, &[&sid], 30, 100).await;
     assert_eq!(count(&statuses, 201), 15, "{statuses:?}");
-    assert_eq!(account(&n1, &c.token).await, (15, 1500));
-    assert_eq!(account(&n2, &c.token).await, (15, 1500));
+    assert_eq!(n1.totals(&c.token).await, (15, 1500));
+    assert_eq!(n2.totals(&c.token).await, (15, 1500));
     assert_eq!(n1.stored_blobs().await, 15, "refused uploads left no bytes");
 }
 
@@ -87,7 +71,7 @@ async fn racing_uploads_into_two_containers_on_two_nodes_fill_the_customer_quota
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let (n1, n2) = tokio::join!(Server::node(&backend, &[]), Server::node(&backend, &[]));
     let c = n1
         .customer(json!({"name": "tight", "quota_bytes": 1000, "max_containers": 3}))
         .await;
@@ -95,7 +79,7 @@ async fn racing_uploads_into_two_containers_on_two_nodes_fill_the_customer_quota
     let b = n2.container(&c.token, json!({"quota_bytes": 1000})).await;
     let statuses = race(&[&n1, &n2], &c.token, &[&a, &b], 24, 100).await;
     assert_eq!(count(&statuses, 201), 10, "{statuses:?}");
-    assert_eq!(account(&n2, &c.token).await, (10, 1000));
+    assert_eq!(n2.totals(&c.token).await, (10, 1000));
     let total = |v: serde_json::Value| v["total_bytes"].as_i64().unwrap();
     assert_eq!(
         total(n1.get_container(&c.token, &a).await) + total(n2.get_container(&c.token, &b).await),
@@ -179,7 +163,7 @@ async fn a_node_starting_up_leaves_another_nodes_upload_in_flight_alone() {
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let n1 = node(&backend, &[]).await;
+    let n1 = Server::node(&backend, &[]).await;
     let c = n1.acme().await;
     let data = bytes(20 << 20, 5);
     let addr = n1.base.trim_start_matches("http://").to_string();
@@ -208,7 +192,7 @@ async fn a_node_starting_up_leaves_another_nodes_upload_in_flight_alone() {
     });
     started_rx.await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let n2 = node(&backend, &[]).await;
+    let n2 = Server::node(&backend, &[]).await;
     go_tx.send(()).unwrap();
     let answer = upload.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
@@ -241,7 +225,7 @@ async fn a_delete_or_unpublish_on_one_node_stops_every_node_serving_within_a_sec
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let (n1, n2) = tokio::join!(Server::node(&backend, &[]), Server::node(&backend, &[]));
     let c = n1.acme().await;
     let mut uris = Vec::new();
     for name in ["a.bin", "b.bin"] {
@@ -299,7 +283,7 @@ async fn a_copy_converted_on_one_node_is_served_by_another_without_converting_an
     let Some(backend) = Backend::distributed() else {
         return;
     };
-    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let (n1, n2) = tokio::join!(Server::node(&backend, &[]), Server::node(&backend, &[]));
     let c = n1.acme().await;
     let (st, f) = n1
         .upload_raw(
@@ -362,7 +346,7 @@ async fn a_node_that_loses_its_channel_reads_through_and_listens_again() {
     else {
         return;
     };
-    let (n1, n2) = tokio::join!(node(&backend, &[]), node(&backend, &[]));
+    let (n1, n2) = tokio::join!(Server::node(&backend, &[]), Server::node(&backend, &[]));
     let c = n1.acme().await;
     let (_, f) = n2
         .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 100])

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use common::garage_cluster::GarageCluster;
-use common::{bytes, eventually, Backend, Server, ADMIN};
+use common::{bytes, eventually, Backend, Server};
 use reqwest::Method;
 use serde_json::json;
 
@@ -35,29 +35,15 @@ async fn service(n: usize, extra: &[&str]) -> Option<Service> {
         .collect();
     let mut nodes = Vec::new();
     for b in &backends {
-        nodes.push(node(b, extra).await);
+        nodes.push(Server::node(b, extra).await);
     }
     Some(Service { garage, nodes })
 }
 
 async fn node(backend: &Backend, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--admin-token",
-        ADMIN,
-        "--test-clock",
-        "--cleanup-interval",
-        "150ms",
-    ];
+    let mut args = vec!["--test-clock", "--cleanup-interval", "150ms"];
     args.extend_from_slice(extra);
-    Server::start_with(tempfile::tempdir().unwrap(), &args, backend).await
-}
-
-async fn account(s: &Server, token: &str) -> (i64, i64) {
-    let (_, a) = s.call(Method::GET, "/v1/account", token, None).await;
-    (
-        a["total_file_count"].as_i64().unwrap(),
-        a["total_file_size"].as_i64().unwrap(),
-    )
+    Server::node(backend, &args).await
 }
 
 #[tokio::test]
@@ -120,7 +106,7 @@ async fn three_nodes_on_a_replicated_garage_act_as_one_service() {
     assert_eq!(ok, 10);
     for n in [n1, n2, n3] {
         assert_eq!(
-            account(n, &c.token).await,
+            n.totals(&c.token).await,
             (11, 310_000),
             "every node sees the same totals"
         );
@@ -186,7 +172,7 @@ async fn a_delete_lru_pass_runs_once_across_three_nodes() {
     assert!(done, "the cleanup brought the container to its target");
     // Several more passes on every node: nothing below the target, each file deleted once.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(account(n1, &c.token).await, (3, 300));
+    assert_eq!(n1.totals(&c.token).await, (3, 300));
     assert_eq!(n1.stored_blobs().await, 3);
     let evicted: usize = svc
         .nodes
@@ -237,12 +223,8 @@ async fn a_node_killed_mid_upload_leaves_nothing_behind_and_nothing_in_the_total
     let before = n1.unfinished_uploads().await;
     assert!(before >= 1, "the dead node left its upload unfinished");
     // Once the grace period has passed (here at once), the next node to start sweeps it.
-    let n2 = node(&backend, &["--upload-grace", "0s"]).await;
+    let n2 = Server::node(&backend, &["--upload-grace", "0s"]).await;
     assert_eq!(n2.unfinished_uploads().await, 0, "swept");
     assert_eq!(n2.stored_blobs().await, 0, "no bytes left");
-    assert_eq!(
-        account(&n2, &c.token).await,
-        (0, 0),
-        "nothing in the totals"
-    );
+    assert_eq!(n2.totals(&c.token).await, (0, 0), "nothing in the totals");
 }

@@ -12,14 +12,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-async fn totals(s: &Server, token: &str) -> (i64, i64) {
-    let (_, a) = s.call(Method::GET, "/v1/account", token, None).await;
-    (
-        a["total_file_count"].as_i64().unwrap(),
-        a["total_file_size"].as_i64().unwrap(),
-    )
-}
-
 on_both_backends! {
 async fn both_upload_forms_store_the_exact_bytes_and_checksum(backend: Backend) {
     let s = Server::start_on(&backend).await;
@@ -56,7 +48,7 @@ async fn both_upload_forms_store_the_exact_bytes_and_checksum(backend: Backend) 
             .unwrap();
         assert_eq!(got.bytes().await.unwrap().as_ref(), data.as_slice());
     }
-    assert_eq!(totals(&s, &c.token).await, (2, 600_000));
+    assert_eq!(s.totals(&c.token).await, (2, 600_000));
 }
 }
 
@@ -164,7 +156,7 @@ async fn racing_uploads_never_exceed_the_container_quota(backend: Backend) {
         (cont["total_bytes"].as_i64(), cont["total_files"].as_i64()),
         (Some(10_000), Some(10))
     );
-    assert_eq!(totals(&s, &c.token).await, (10, 10_000));
+    assert_eq!(s.totals(&c.token).await, (10, 10_000));
     assert_eq!(s.stored_blobs().await, 10, "refused uploads left no bytes");
 }
 }
@@ -197,7 +189,7 @@ async fn racing_uploads_never_exceed_the_customer_quota(backend: Backend) {
         ok += usize::from(code == 201);
     }
     assert_eq!(ok, 5);
-    assert_eq!(totals(&s, &c.token).await, (5, 5_000));
+    assert_eq!(s.totals(&c.token).await, (5, 5_000));
     assert_eq!(s.stored_blobs().await, 5);
 }
 }
@@ -252,7 +244,7 @@ async fn an_upload_cut_off_mid_body_leaves_nothing(backend: Backend) {
     }
     assert_eq!(s.unfinished_uploads().await, 0, "no unfinished upload left");
     assert_eq!(s.stored_blobs().await, 0);
-    assert_eq!(totals(&s, &c.token).await, (0, 0));
+    assert_eq!(s.totals(&c.token).await, (0, 0));
     let (_, list) = s.call(Method::GET, "/v1/files", &c.token, None).await;
     assert_eq!(list["pagination"]["total_records"], 0);
 }
@@ -291,7 +283,7 @@ async fn max_file_size_refuses_with_413_and_stores_nothing(backend: Backend) {
         .upload_raw(&c.token, &[("container_sid", csid)], vec![1; 1000])
         .await;
     assert_eq!(st, 201);
-    assert_eq!(totals(&s, &c.token).await, (1, 1000));
+    assert_eq!(s.totals(&c.token).await, (1, 1000));
     assert_eq!(s.stored_blobs().await, 1);
 }
 }
@@ -310,7 +302,7 @@ async fn a_restart_keeps_every_file_and_total(backend: Backend) {
         .await;
     s.upload_raw(&c.token, &[("name", "two.bin")], vec![1; 10])
         .await;
-    let before = totals(&s, &c.token).await;
+    let before = s.totals(&c.token).await;
     let data_dir = s.stop();
     // A stray unfinished upload and orphan bytes, as a crash would leave them.
     let orphan = "ffffffffffffffffffffffffffffffff";
@@ -323,7 +315,7 @@ async fn a_restart_keeps_every_file_and_total(backend: Backend) {
         &backend,
     )
     .await;
-    assert_eq!(totals(&s, &c.token).await, before);
+    assert_eq!(s.totals(&c.token).await, before);
     let sid = f["file_sid"].as_str().unwrap();
     let got = s
         .client
@@ -353,7 +345,7 @@ async fn a_file_whose_bytes_vanished_is_removed_at_start_with_its_totals(backend
     s.remove_blob(&key).await;
     let data_dir = s.stop();
     let s = Server::restart(data_dir, &backend).await;
-    assert_eq!(totals(&s, &c.token).await, (1, 30));
+    assert_eq!(s.totals(&c.token).await, (1, 30));
     let sid = gone["file_sid"].as_str().unwrap();
     assert_eq!(
         s.call(Method::GET, &format!("/v1/files/{sid}"), &c.token, None)
@@ -613,7 +605,7 @@ async fn multipart_parts_in_either_order_follow_the_named_container(backend: Bac
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(totals(&s, &c.token).await, (1, 5000));
+    assert_eq!(s.totals(&c.token).await, (1, 5000));
     assert_eq!(s.stored_blobs().await, 1);
 }
 }
@@ -678,6 +670,6 @@ async fn a_large_upload_cut_off_mid_body_leaves_no_unfinished_upload(backend: Ba
     }
     assert_eq!(s.unfinished_uploads().await, 0, "the multipart upload was aborted");
     assert_eq!(s.stored_blobs().await, 0);
-    assert_eq!(totals(&s, &c.token).await, (0, 0));
+    assert_eq!(s.totals(&c.token).await, (0, 0));
 }
 }

@@ -134,25 +134,54 @@ impl S3Blobs {
     fn marker(&self, key: &str) -> ObjectPath {
         self.join(&format!("{UPLOADS}/{key}"))
     }
+}
 
-    async fn ranged(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        let path = self.path(key)?;
-        if len == 0 {
-            return Ok(Box::pin(futures_util::stream::empty()));
-        }
-        let got = self
-            .store
-            .get_opts(
-                &path,
-                GetOptions {
-                    range: Some(GetRange::Bounded(offset..offset + len)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| remote(key, e))?;
-        Ok(exact_stream(got.into_stream(), len))
+/// `len` bytes at `offset` of `key`, streamed as they arrive (one ranged GET).
+async fn get_ranged(
+    store: &AmazonS3,
+    path: &ObjectPath,
+    key: &str,
+    offset: u64,
+    len: u64,
+) -> Result<ByteStream, BlobError> {
+    if len == 0 {
+        return Ok(Box::pin(futures_util::stream::empty()));
     }
+    let got = store
+        .get_opts(
+            path,
+            GetOptions {
+                range: Some(GetRange::Bounded(offset..offset + len)),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| remote(key, e))?;
+    Ok(exact_stream(got.into_stream(), len))
+}
+
+/// `len` bytes at `offset` of `key`, whole (one ranged GET); fewer is an error.
+async fn get_exact(
+    store: &AmazonS3,
+    path: &ObjectPath,
+    key: &str,
+    offset: u64,
+    len: usize,
+) -> Result<Bytes, BlobError> {
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    let b = store
+        .get_range(path, offset..offset + len as u64)
+        .await
+        .map_err(|e| remote(key, e))?;
+    if b.len() != len {
+        return Err(BlobError::Remote(format!(
+            "object store sent {} of {len} bytes",
+            b.len()
+        )));
+    }
+    Ok(b)
 }
 
 /// The body of a GET as our stream: errors become `io::Error` (so the response aborts), and a
@@ -351,21 +380,7 @@ impl OpenBlob for S3Blob {
             return local.file.read_at(offset, len).await;
         }
         self.fill_later();
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
-        let b = self
-            .store
-            .get_range(&self.path, offset..offset + len as u64)
-            .await
-            .map_err(|e| remote(&self.key, e))?;
-        if b.len() != len {
-            return Err(BlobError::Remote(format!(
-                "object store sent {} of {len} bytes",
-                b.len()
-            )));
-        }
-        Ok(b)
+        get_exact(&self.store, &self.path, &self.key, offset, len).await
     }
 
     fn stream(self: Arc<Self>, offset: u64, len: u64) -> ByteStream {
@@ -384,18 +399,9 @@ impl OpenBlob for S3Blob {
             self.fill_later();
         }
         let opened = async move {
-            let got = self
-                .store
-                .get_opts(
-                    &self.path,
-                    GetOptions {
-                        range: Some(GetRange::Bounded(offset..offset + len)),
-                        ..Default::default()
-                    },
-                )
+            get_ranged(&self.store, &self.path, &self.key, offset, len)
                 .await
-                .map_err(std::io::Error::other)?;
-            Ok::<_, std::io::Error>(exact_stream(got.into_stream(), len))
+                .map_err(std::io::Error::from)
         };
         let body: ByteStream = Box::pin(futures_util::stream::once(opened).try_flatten());
         match tee {
@@ -652,26 +658,11 @@ impl BlobStore for S3Blobs {
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        self.ranged(key, offset, len).await
+        get_ranged(&self.store, &self.path(key)?, key, offset, len).await
     }
 
     async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        let path = self.path(key)?;
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
-        let b = self
-            .store
-            .get_range(&path, offset..offset + len as u64)
-            .await
-            .map_err(|e| remote(key, e))?;
-        if b.len() != len {
-            return Err(BlobError::Remote(format!(
-                "object store sent {} of {len} bytes",
-                b.len()
-            )));
-        }
-        Ok(b)
+        get_exact(&self.store, &self.path(key)?, key, offset, len).await
     }
 
     async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {

@@ -260,6 +260,24 @@ impl Server {
         }
     }
 
+    /// A node on `backend` with the test admin token plus `extra` flags, in a fresh data dir.
+    pub async fn node(backend: &Backend, extra: &[&str]) -> Server {
+        let mut args = vec!["--admin-token", ADMIN];
+        args.extend_from_slice(extra);
+        Self::start_with(tempfile::tempdir().unwrap(), &args, backend).await
+    }
+
+    /// (files, bytes) of the caller's account.
+    pub async fn totals(&self, token: &str) -> (i64, i64) {
+        let (_, a) = self
+            .call(reqwest::Method::GET, "/v1/account", token, None)
+            .await;
+        (
+            a["total_file_count"].as_i64().unwrap(),
+            a["total_file_size"].as_i64().unwrap(),
+        )
+    }
+
     /// Starts it again on the same data dir and stores (after [`stop`](Self::stop)).
     pub async fn restart(data: tempfile::TempDir, backend: &Backend) -> Server {
         Self::start_with(data, &["--admin-token", ADMIN], backend).await
