@@ -35,7 +35,7 @@ async fn service(n: usize, extra: &[&str]) -> Option<Service> {
         .collect();
     let mut nodes = Vec::new();
     for b in &backends {
-        nodes.push(Server::node(b, extra).await);
+        nodes.push(node(b, extra).await);
     }
     Some(Service { garage, nodes })
 }
@@ -223,7 +223,7 @@ async fn a_node_killed_mid_upload_leaves_nothing_behind_and_nothing_in_the_total
     let before = n1.unfinished_uploads().await;
     assert!(before >= 1, "the dead node left its upload unfinished");
     // Once the grace period has passed (here at once), the next node to start sweeps it.
-    let n2 = Server::node(&backend, &["--upload-grace", "0s"]).await;
+    let n2 = node(&backend, &["--upload-grace", "0s"]).await;
     assert_eq!(n2.unfinished_uploads().await, 0, "swept");
     assert_eq!(n2.stored_blobs().await, 0, "no bytes left");
     assert_eq!(n2.totals(&c.token).await, (0, 0), "nothing in the totals");
