@@ -5,6 +5,8 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod log;
+pub mod metrics;
+pub mod openapi;
 pub mod publish;
 pub mod publish_cache;
 pub mod routes;
