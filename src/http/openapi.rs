@@ -38,8 +38,8 @@ pub const UNDOCUMENTED: &[&str] = &["/openapi.json", "/docs", "/docs/", "/docs/{
 )]
 pub struct ApiDoc;
 
-/// What applies to every operation: bearer auth as a scheme, and the request id header on every
-/// request and answer. Applied once the paths are in.
+/// What applies to every operation: bearer auth as a scheme, operation ids qualified by their tag,
+/// and the request id header on every request and answer. Applied once the paths are in.
 pub struct Conventions;
 
 impl Modify for Conventions {
@@ -75,6 +75,14 @@ impl Modify for Conventions {
             .into_iter()
             .flatten()
             {
+                // Handlers are named for what they do within their resource (`get`, `list`):
+                // the tag makes the operation id unique across the document.
+                if let (Some(tag), Some(id)) = (
+                    op.tags.as_ref().and_then(|t| t.first()),
+                    op.operation_id.as_mut(),
+                ) {
+                    *id = format!("{tag}_{id}");
+                }
                 op.parameters
                     .get_or_insert_with(Vec::new)
                     .push(id_param.clone());
