@@ -54,7 +54,9 @@ pub fn init(format: LogFormat, filter: tracing_subscriber::EnvFilter) {
         LogFormat::Json => builder
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(JsonFormat(
-                tracing_subscriber::fmt::format().json().flatten_event(false),
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(false),
             ))
             .init(),
     }

@@ -22,7 +22,13 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log line format: `text`, or `json` (one object per line, for log shippers).
-    #[arg(long, global = true, env = "MEDIASTORE_LOG_FORMAT", value_enum, default_value_t)]
+    #[arg(
+        long,
+        global = true,
+        env = "MEDIASTORE_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
     log_format: mediastore::logline::LogFormat,
 }
 

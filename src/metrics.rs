@@ -196,7 +196,10 @@ fn shard() -> usize {
 
 /// Index of the bucket of `value` among `bounds` (the last index is +Inf).
 fn bucket(bounds: &[f64], value: f64) -> usize {
-    bounds.iter().position(|b| value <= *b).unwrap_or(bounds.len())
+    bounds
+        .iter()
+        .position(|b| value <= *b)
+        .unwrap_or(bounds.len())
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -414,7 +417,8 @@ impl Scrape {
         (buckets, sums): (usize, usize),
         series: &[Labels<'_>],
     ) -> std::fmt::Result {
-        let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+        let mut m =
+            enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
         for (i, labels) in series.iter().enumerate() {
             let base = buckets + i * (bounds.len() + 1);
             let counts: Vec<(f64, u64)> = bounds
@@ -544,13 +548,7 @@ impl Scrape {
             Some(&Unit::Bytes),
             self.totals.bytes,
         )?;
-        Self::gauge(
-            enc,
-            "customers",
-            "Customers",
-            None,
-            self.totals.customers,
-        )
+        Self::gauge(enc, "customers", "Customers", None, self.totals.customers)
     }
 
     fn conversions(&self, enc: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
@@ -615,12 +613,7 @@ impl Scrape {
 
 impl Collector for Scrape {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let m = enc.encode_descriptor(
-            "build",
-            "The running build",
-            None,
-            MetricType::Info,
-        )?;
+        let m = enc.encode_descriptor("build", "The running build", None, MetricType::Info)?;
         prometheus_client::metrics::info::Info::new(vec![("version", env!("CARGO_PKG_VERSION"))])
             .encode(m)?;
         self.requests(&mut enc)?;
@@ -652,11 +645,15 @@ mod tests {
         }
         let text = m.encode(StorageTotals::default());
         assert!(
-            text.contains("mediastore_http_requests_total{route=\"publish\",status=\"206\"} 4000\n"),
+            text.contains(
+                "mediastore_http_requests_total{route=\"publish\",status=\"206\"} 4000\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("mediastore_http_response_body_bytes_total{route=\"publish\"} 16384000\n"),
+            text.contains(
+                "mediastore_http_response_body_bytes_total{route=\"publish\"} 16384000\n"
+            ),
             "{text}"
         );
         assert!(

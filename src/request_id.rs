@@ -133,7 +133,13 @@ mod tests {
 
     #[test]
     fn other_client_ids_are_replaced() {
-        for bad in [&b""[..], b"has space", b"quote\"", b"new\nline", &[b'a'; 65]] {
+        for bad in [
+            &b""[..],
+            b"has space",
+            b"quote\"",
+            b"new\nline",
+            &[b'a'; 65],
+        ] {
             let id = RequestId::from_client(Some(bad));
             assert_eq!(id.as_str().len(), 16, "{bad:?}");
             assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));

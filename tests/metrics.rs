@@ -126,9 +126,16 @@ async fn metrics_answer_the_admin_token_only() {
         .await
         .unwrap();
     assert_eq!(admin.status(), 200);
-    let ct = admin.headers()["content-type"].to_str().unwrap().to_string();
+    let ct = admin.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
-    assert!(admin.text().await.unwrap().contains("mediastore_http_requests_total"));
+    assert!(admin
+        .text()
+        .await
+        .unwrap()
+        .contains("mediastore_http_requests_total"));
 }
 
 #[tokio::test]
@@ -229,7 +236,11 @@ async fn requests_bytes_latency_uploads_and_the_publish_cache_move_by_the_traffi
             vec![("cache", "publish")],
             1.0,
         ),
-        ("mediastore_cache_hits_total", vec![("cache", "publish")], 2.0),
+        (
+            "mediastore_cache_hits_total",
+            vec![("cache", "publish")],
+            2.0,
+        ),
     ];
     assert_moved(&s, &py, &before, &moves).await;
     let after = scrape(&s, &py).await;
@@ -237,14 +248,21 @@ async fn requests_bytes_latency_uploads_and_the_publish_cache_move_by_the_traffi
         after.types["mediastore_http_request_duration_seconds_bucket"],
         "histogram"
     );
-    assert!(after.get("mediastore_http_request_duration_seconds_sum", &[("route", "publish")]) > 0.0);
+    assert!(
+        after.get(
+            "mediastore_http_request_duration_seconds_sum",
+            &[("route", "publish")]
+        ) > 0.0
+    );
 }
 
 #[tokio::test]
 async fn refused_uploads_count_under_their_reason() {
     let Some(py) = tools() else { return };
     let s = Server::start().await;
-    let c = s.customer(json!({"name": "acme", "max_containers": 4})).await;
+    let c = s
+        .customer(json!({"name": "acme", "max_containers": 4}))
+        .await;
     let quota = s.container(&c.token, json!({"quota_bytes": 500})).await;
     let size = s.container(&c.token, json!({"max_file_size": 10})).await;
     let class = s
@@ -392,7 +410,11 @@ async fn no_label_names_a_file_or_a_customer() {
         .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 10])
         .await;
     let sid = f["file_sid"].as_str().unwrap();
-    s.client.get(s.url(&format!("/f/{sid}"))).send().await.unwrap();
+    s.client
+        .get(s.url(&format!("/f/{sid}")))
+        .send()
+        .await
+        .unwrap();
     let after = scrape(&s, &py).await;
     for (name, labels) in after.values.keys() {
         for v in labels.values() {

@@ -36,7 +36,11 @@ async fn the_document_passes_an_openapi_validator() {
     };
     let s = Server::start().await;
     let doc = document(&s).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let out = run_python(
         &py,
         "import json, sys\n\
@@ -100,7 +104,10 @@ async fn the_router_serves_exactly_the_documented_methods() {
             .join("/");
         let resp = s
             .client
-            .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), s.url(&concrete))
+            .request(
+                reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+                s.url(&concrete),
+            )
             .send()
             .await
             .unwrap();
@@ -130,7 +137,13 @@ async fn public_reads_document_their_query_parameters_and_headers() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| format!("{}:{}", p["in"].as_str().unwrap(), p["name"].as_str().unwrap()))
+            .map(|p| {
+                format!(
+                    "{}:{}",
+                    p["in"].as_str().unwrap(),
+                    p["name"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     let publish = names("/f/{key}");
@@ -156,7 +169,12 @@ async fn public_reads_document_their_query_parameters_and_headers() {
         assert!(publish.contains(p), "{p} missing from {publish:?}");
     }
     let download = names("/download/{file_sid}");
-    for p in ["path:file_sid", "query:expires", "query:signature", "query:f"] {
+    for p in [
+        "path:file_sid",
+        "query:expires",
+        "query:signature",
+        "query:f",
+    ] {
         assert!(download.contains(p), "{p} missing from {download:?}");
     }
     let range = &doc["paths"]["/f/{key}"]["get"]["responses"]["206"]["headers"];
@@ -175,8 +193,8 @@ async fn the_error_form_and_the_objects_are_schemas() {
     for name in ["File", "Container", "Customer", "MediaInfo", "FieldError"] {
         assert!(schemas.get(name).is_some(), "no schema {name}");
     }
-    let not_found =
-        &doc["paths"]["/v1/files/{file_sid}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]["$ref"];
+    let not_found = &doc["paths"]["/v1/files/{file_sid}"]["get"]["responses"]["404"]["content"]
+        ["application/json"]["schema"]["$ref"];
     assert_eq!(not_found, "#/components/schemas/ErrorBody");
 }
 
@@ -197,7 +215,11 @@ async fn docs_render_with_assets_from_the_binary() {
             );
         }
     }
-    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"] {
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
         let r = s
             .client
             .get(s.url(&format!("/docs/{asset}")))

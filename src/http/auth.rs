@@ -2,8 +2,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;

@@ -15,8 +15,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{LinkQuery, ReadHeaders, ServeQuery};
 use super::extract::{PathParam, QueryPairs};
+use super::openapi::{LinkQuery, ReadHeaders, ServeQuery};
 use super::publish_cache::Lookup;
 use super::serve::{self, Overrides, Representation, Source};
 use super::transcoded;

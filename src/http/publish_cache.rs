@@ -320,7 +320,10 @@ mod tests {
     #[test]
     fn threads_share_the_entries_out() {
         assert_eq!(PublishCache::new(2, Arc::default()).per_thread, ENTRIES / 2);
-        assert_eq!(PublishCache::new(1000, Arc::default()).per_thread, MIN_ENTRIES_PER_THREAD);
+        assert_eq!(
+            PublishCache::new(1000, Arc::default()).per_thread,
+            MIN_ENTRIES_PER_THREAD
+        );
         let cache = PublishCache::new(ENTRIES / 2, Arc::default());
         let reprs: Vec<_> = (0..3).map(|i| repr(&i.to_string())).collect();
         for (i, r) in reprs.iter().enumerate() {

@@ -111,7 +111,10 @@ mod tests {
     fn every_routed_path_is_in_the_document_or_deliberately_not() {
         let (_, doc) = documented();
         let paths = routed_paths(&unbound());
-        assert!(paths.iter().any(|p| p == "/v1/files/{file_sid}"), "{paths:?}");
+        assert!(
+            paths.iter().any(|p| p == "/v1/files/{file_sid}"),
+            "{paths:?}"
+        );
         for p in &paths {
             assert!(
                 doc.paths.paths.contains_key(p) || UNDOCUMENTED.contains(&p.as_str()),

@@ -9,8 +9,8 @@ use crate::app::AppState;
 use crate::domain::model::Container;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::openapi::{ContainerInput, PageQuery};
 use crate::http::extract::{JsonFields, PathParam, QueryPairs};
+use crate::http::openapi::{ContainerInput, PageQuery};
 use crate::service::{containers, PageRequest};
 
 /// `POST /v1/containers` → 201.

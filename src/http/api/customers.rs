@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::domain::model::Customer;
-use crate::http::error::ErrorBody;
-use crate::http::openapi::{ClockInput, CustomerInput};
 use crate::http::auth::Admin;
 use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{JsonFields, PathParam};
+use crate::http::openapi::{ClockInput, CustomerInput};
 use crate::service::customers;
 
 /// A new customer and its first token (shown once).
