@@ -132,56 +132,74 @@ pub fn access_line(line: &AccessLine<'_>) {
     });
 }
 
+/// A field of the access line.
+enum AccessValue<'a> {
+    Str(&'a str),
+    Num(u64),
+    Bool(bool),
+}
+
+/// The access line's fields after its message, in order.
+fn access_fields<'a>(l: &AccessLine<'a>) -> [(&'static str, AccessValue<'a>); 7] {
+    [
+        ("method", AccessValue::Str(l.method)),
+        ("path", AccessValue::Str(l.path)),
+        ("status", AccessValue::Num(u64::from(l.status))),
+        ("bytes", AccessValue::Num(l.bytes)),
+        ("duration_us", AccessValue::Num(l.duration_us)),
+        ("complete", AccessValue::Bool(l.complete)),
+        ("request_id", AccessValue::Str(l.request_id)),
+    ]
+}
+
+/// `timestamp  INFO target: request name=value ...`; strings as they are (the path is a URI's,
+/// the id a sane one: neither holds a space or a line break).
 fn format_access(s: &mut String, l: &AccessLine<'_>) -> fmt::Result {
     write_timestamp(s)?;
     s.push(' ');
     s.push_str(level_label(&Level::INFO));
     s.push(' ');
     s.push_str(ACCESS_TARGET);
-    s.push_str(": request method=");
-    s.push_str(l.method);
-    s.push_str(" path=");
-    s.push_str(l.path);
-    s.push_str(" status=");
-    write_padded(s, u64::from(l.status), 1)?;
-    s.push_str(" bytes=");
-    write_padded(s, l.bytes, 1)?;
-    s.push_str(" duration_us=");
-    write_padded(s, l.duration_us, 1)?;
-    s.push_str(if l.complete {
-        " complete=true request_id="
-    } else {
-        " complete=false request_id="
-    });
-    s.push_str(l.request_id);
+    s.push_str(": request");
+    for (name, value) in access_fields(l) {
+        s.push(' ');
+        s.push_str(name);
+        s.push('=');
+        write_field(s, value, false)?;
+    }
     s.push('\n');
     Ok(())
 }
 
-/// The access line as tracing's JSON format would write the same event.
+/// The access line as tracing's JSON format would write the same event, plus `request_id`.
 fn format_access_json(s: &mut String, l: &AccessLine<'_>) -> fmt::Result {
     s.push_str("{\"timestamp\":\"");
     write_timestamp(s)?;
-    s.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\",\"method\":");
-    json_string(s, l.method)?;
-    s.push_str(",\"path\":");
-    json_string(s, l.path)?;
-    s.push_str(",\"status\":");
-    write_padded(s, u64::from(l.status), 1)?;
-    s.push_str(",\"bytes\":");
-    write_padded(s, l.bytes, 1)?;
-    s.push_str(",\"duration_us\":");
-    write_padded(s, l.duration_us, 1)?;
-    s.push_str(if l.complete {
-        ",\"complete\":true},\"target\":\""
-    } else {
-        ",\"complete\":false},\"target\":\""
-    });
-    s.push_str(ACCESS_TARGET);
-    s.push_str("\",\"request_id\":");
-    json_string(s, l.request_id)?;
+    s.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\"");
+    let [fields @ .., (id_name, id)] = access_fields(l);
+    for (name, value) in fields {
+        write!(s, ",\"{name}\":")?;
+        write_field(s, value, true)?;
+    }
+    write!(s, "}},\"target\":\"{ACCESS_TARGET}\",\"{id_name}\":")?;
+    write_field(s, id, true)?;
     s.push_str("}\n");
     Ok(())
+}
+
+fn write_field(s: &mut String, value: AccessValue<'_>, json: bool) -> fmt::Result {
+    match value {
+        AccessValue::Str(v) if json => json_string(s, v),
+        AccessValue::Str(v) => {
+            s.push_str(v);
+            Ok(())
+        }
+        AccessValue::Num(n) => write_padded(s, n, 1),
+        AccessValue::Bool(b) => {
+            s.push_str(if b { "true" } else { "false" });
+            Ok(())
+        }
+    }
 }
 
 /// `v` as a JSON string.

@@ -26,10 +26,7 @@ fn answer_id(resp: &reqwest::Response) -> String {
 async fn a_sane_request_id_is_echoed_on_every_path() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, f) = s
-        .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 10])
-        .await;
-    let sid = f["file_sid"].as_str().unwrap();
+    let sid = s.published(&c.token, vec![1; 10]).await;
     for path in [
         format!("/f/{sid}"),
         "/v1/account".to_string(),
@@ -76,11 +73,7 @@ async fn text_access_lines_carry_the_request_id() {
 async fn json_logs_are_one_object_per_line_with_the_request_id() {
     let s = Server::start_with_flags(&["--log-format", "json"]).await;
     let c = s.acme().await;
-    let (st, f) = s
-        .upload_raw(&c.token, &[("publish", "file_sid")], common::tone_wav(1))
-        .await;
-    assert_eq!(st, 201);
-    let sid = f["file_sid"].as_str().unwrap();
+    let sid = s.published(&c.token, common::tone_wav(1)).await;
     get_with_id(&s, &format!("/f/{sid}"), Some("fast-path-1")).await;
     // The second conversion request is a cache hit, logged on the request's own thread.
     for id in ["conv-1", "conv-2"] {

@@ -71,6 +71,15 @@ async fn scrape(s: &Server, python: &Path) -> Scrape {
 /// Expected moves of counters: `(name, labels, by)`.
 type Moves<'a> = Vec<(&'a str, Vec<(&'a str, &'a str)>, f64)>;
 
+/// `name{label="value"}` moves by `by`.
+fn by<'a>(
+    name: &'a str,
+    labels: &[(&'a str, &'a str)],
+    by: f64,
+) -> (&'a str, Vec<(&'a str, &'a str)>, f64) {
+    (name, labels.to_vec(), by)
+}
+
 /// Waits until every counter of `moves` has moved by its amount since `before` (the last
 /// request's record is written when its answer is finished, which may trail the client by a
 /// moment), then checks each moved by exactly that.
@@ -153,11 +162,7 @@ async fn requests_bytes_latency_uploads_and_the_publish_cache_move_by_the_traffi
     let c = s.acme().await;
     let before = scrape(&s, &py).await;
 
-    let (st, f) = s
-        .upload_raw(&c.token, &[("publish", "file_sid")], common::bytes(1000, 7))
-        .await;
-    assert_eq!(st, 201, "{f}");
-    let sid = f["file_sid"].as_str().unwrap().to_string();
+    let sid = s.published(&c.token, common::bytes(1000, 7)).await;
     for _ in 0..3 {
         let r = s
             .client
@@ -183,64 +188,59 @@ async fn requests_bytes_latency_uploads_and_the_publish_cache_move_by_the_traffi
     let missing = s.client.get(s.url("/nothing")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
-    let patch_len = patch.len().to_string();
     let moves: Moves<'_> = vec![
-        (
+        by(
             "mediastore_http_requests_total",
-            vec![("route", "upload"), ("status", "201")],
+            &[("route", "upload"), ("status", "201")],
             1.0,
         ),
-        (
+        by(
             "mediastore_http_requests_total",
-            vec![("route", "publish"), ("status", "206")],
+            &[("route", "publish"), ("status", "206")],
             3.0,
         ),
-        (
+        by(
             "mediastore_http_requests_total",
-            vec![("route", "files"), ("status", "200")],
+            &[("route", "files"), ("status", "200")],
             1.0,
         ),
-        (
+        by(
             "mediastore_http_requests_total",
-            vec![("route", "other"), ("status", "404")],
+            &[("route", "other"), ("status", "404")],
             1.0,
         ),
-        (
+        by(
             "mediastore_http_request_duration_seconds_count",
-            vec![("route", "publish")],
+            &[("route", "publish")],
             3.0,
         ),
-        (
+        by(
             "mediastore_http_request_duration_seconds_bucket",
-            vec![("route", "publish"), ("le", "+Inf")],
+            &[("route", "publish"), ("le", "+Inf")],
             3.0,
         ),
-        (
+        by(
             "mediastore_http_response_body_bytes_total",
-            vec![("route", "publish")],
+            &[("route", "publish")],
             300.0,
         ),
-        (
+        by(
             "mediastore_http_request_body_bytes_total",
-            vec![("route", "upload")],
+            &[("route", "upload")],
             1000.0,
         ),
-        (
+        by(
             "mediastore_http_request_body_bytes_total",
-            vec![("route", "files")],
-            patch_len.parse().unwrap(),
+            &[("route", "files")],
+            patch.len() as f64,
         ),
-        ("mediastore_uploads_total", vec![], 1.0),
-        (
+        by("mediastore_uploads_total", &[], 1.0),
+        by(
             "mediastore_cache_misses_total",
-            vec![("cache", "publish")],
+            &[("cache", "publish")],
             1.0,
         ),
-        (
-            "mediastore_cache_hits_total",
-            vec![("cache", "publish")],
-            2.0,
-        ),
+        by("mediastore_cache_hits_total", &[("cache", "publish")], 2.0),
     ];
     assert_moved(&s, &py, &before, &moves).await;
     let after = scrape(&s, &py).await;
@@ -291,27 +291,27 @@ async fn refused_uploads_count_under_their_reason() {
     assert_eq!(upload(&threshold, vec![1; 100]).await, 201);
     assert_eq!(upload(&threshold, vec![1; 1]).await, 429);
     let moves: Moves<'_> = vec![
-        (
+        by(
             "mediastore_upload_refusals_total",
-            vec![("reason", "quota")],
+            &[("reason", "quota")],
             1.0,
         ),
-        (
+        by(
             "mediastore_upload_refusals_total",
-            vec![("reason", "size")],
+            &[("reason", "size")],
             1.0,
         ),
-        (
+        by(
             "mediastore_upload_refusals_total",
-            vec![("reason", "classification")],
+            &[("reason", "classification")],
             1.0,
         ),
-        (
+        by(
             "mediastore_upload_refusals_total",
-            vec![("reason", "threshold")],
+            &[("reason", "threshold")],
             1.0,
         ),
-        ("mediastore_uploads_total", vec![], 1.0),
+        by("mediastore_uploads_total", &[], 1.0),
     ];
     assert_moved(&s, &py, &before, &moves).await;
 }
@@ -321,11 +321,7 @@ async fn conversions_and_the_converted_copy_cache_are_counted() {
     let Some(py) = tools() else { return };
     let s = Server::start().await;
     let c = s.acme().await;
-    let (st, f) = s
-        .upload_raw(&c.token, &[("publish", "file_sid")], common::tone_wav(1))
-        .await;
-    assert_eq!(st, 201, "{f}");
-    let sid = f["file_sid"].as_str().unwrap();
+    let sid = s.published(&c.token, common::tone_wav(1)).await;
     let before = scrape(&s, &py).await;
     for _ in 0..2 {
         let r = s
@@ -338,22 +334,22 @@ async fn conversions_and_the_converted_copy_cache_are_counted() {
         assert!(!r.bytes().await.unwrap().is_empty());
     }
     let moves: Moves<'_> = vec![
-        (
+        by(
             "mediastore_conversion_duration_seconds_count",
-            vec![("format", "mp3")],
+            &[("format", "mp3")],
             1.0,
         ),
-        (
+        by(
             "mediastore_cache_misses_total",
-            vec![("cache", "converted")],
+            &[("cache", "converted")],
             1.0,
         ),
-        (
+        by(
             "mediastore_cache_hits_total",
-            vec![("cache", "converted")],
+            &[("cache", "converted")],
             1.0,
         ),
-        ("mediastore_conversions_refused_total", vec![], 0.0),
+        by("mediastore_conversions_refused_total", &[], 0.0),
     ];
     assert_moved(&s, &py, &before, &moves).await;
     let after = scrape(&s, &py).await;
@@ -385,9 +381,9 @@ async fn cleanup_deletions_and_storage_totals_are_shown() {
         1.0
     );
     s.advance(62 * 60).await;
-    let moves: Moves<'_> = vec![(
+    let moves: Moves<'_> = vec![by(
         "mediastore_cleanup_deletions_total",
-        vec![("cause", "expired")],
+        &[("cause", "expired")],
         1.0,
     )];
     assert_moved(&s, &py, &before, &moves).await;
@@ -406,10 +402,7 @@ async fn no_label_names_a_file_or_a_customer() {
     let Some(py) = tools() else { return };
     let s = Server::start().await;
     let c = s.acme().await;
-    let (_, f) = s
-        .upload_raw(&c.token, &[("publish", "file_sid")], vec![1; 10])
-        .await;
-    let sid = f["file_sid"].as_str().unwrap();
+    let sid = s.published(&c.token, vec![1; 10]).await;
     s.client
         .get(s.url(&format!("/f/{sid}")))
         .send()
@@ -418,7 +411,7 @@ async fn no_label_names_a_file_or_a_customer() {
     let after = scrape(&s, &py).await;
     for (name, labels) in after.values.keys() {
         for v in labels.values() {
-            assert!(v != sid && v != &c.id, "{name} {labels:?}");
+            assert!(*v != sid && *v != c.id, "{name} {labels:?}");
         }
         assert!(name.starts_with("mediastore_"), "{name}");
     }

@@ -111,7 +111,9 @@ pub struct CustomerInput {
 
 /// `POST /v1/containers` (an empty object takes every default) and
 /// `PATCH /v1/containers/{container_sid}`.
-#[derive(ToSchema)]
+// These input types are never serialized: `Serialize` lets serde's `flatten` and `rename` shape
+// their schemas as they shape the answers'.
+#[derive(serde::Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ContainerInput {
     /// Default 1 GiB.
@@ -128,17 +130,14 @@ pub struct ContainerInput {
     threshold_bytes_target: Option<i64>,
     threshold_files_target: Option<i64>,
     unique: Option<bool>,
-    integer_key_1: Option<i64>,
-    integer_key_2: Option<i64>,
-    string_key_1: Option<String>,
-    string_key_2: Option<String>,
-    string_key_3: Option<String>,
-    string_key_4: Option<String>,
+    /// The six key fields (`unique` sets must differ in them).
+    #[serde(flatten)]
+    keys: crate::domain::model::UniqueKeys,
 }
 
 /// A file's writable fields: the `file_object` part or the query of an upload, and the body of
 /// `PATCH /v1/files/{file_sid}`.
-#[derive(ToSchema)]
+#[derive(serde::Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct FileInput {
     /// The container; the customer's default container when absent.
@@ -161,14 +160,11 @@ pub struct FileInput {
     expires_at: Option<String>,
     threshold_include: Option<bool>,
     unique: Option<bool>,
-    integer_key_1: Option<i64>,
-    integer_key_2: Option<i64>,
-    string_key_1: Option<String>,
-    string_key_2: Option<String>,
-    string_key_3: Option<String>,
-    string_key_4: Option<String>,
+    /// The six key fields (`unique` sets must differ in them).
+    #[serde(flatten)]
+    keys: crate::domain::model::UniqueKeys,
     /// `audio` enables `desired_format` / `desired_bitrate`.
-    #[schema(rename = "type")]
+    #[serde(rename = "type")]
     kind: Option<String>,
     /// Upload-time conversion target (`al alaw flac g722 mp3 mp4 ogg ul ulaw wav`).
     desired_format: Option<String>,

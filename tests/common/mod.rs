@@ -441,6 +441,15 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads `bytes` published by `file_sid`; returns the file's sid.
+    pub async fn published(&self, token: &str, bytes: Vec<u8>) -> String {
+        let (st, f) = self
+            .upload_raw(token, &[("publish", "file_sid")], bytes)
+            .await;
+        assert_eq!(st, 201, "{f}");
+        f["file_sid"].as_str().unwrap().to_string()
+    }
+
     /// Uploads with multipart `file_object` + `data`.
     pub async fn upload_multipart(
         &self,
