@@ -40,14 +40,17 @@ impl Scrape {
     }
 }
 
+/// `GET /metrics`, with `token` if any.
+async fn get_metrics(s: &Server, token: Option<&str>) -> reqwest::Response {
+    let mut req = s.client.get(s.url("/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
 async fn scrape(s: &Server, python: &Path) -> Scrape {
-    let resp = s
-        .client
-        .get(s.url("/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_metrics(s, Some(ADMIN)).await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     let parsed: Vec<Value> =
@@ -67,6 +70,11 @@ async fn scrape(s: &Server, python: &Path) -> Scrape {
     }
     Scrape { values, types }
 }
+
+const REFUSALS: &str = "mediastore_upload_refusals_total";
+const CONVERSIONS: &str = "mediastore_conversion_duration_seconds_count";
+const HITS: &str = "mediastore_cache_hits_total";
+const MISSES: &str = "mediastore_cache_misses_total";
 
 /// Expected moves of counters: `(name, labels, by)`.
 type Moves<'a> = Vec<(&'a str, Vec<(&'a str, &'a str)>, f64)>;
@@ -117,23 +125,9 @@ fn tools() -> Option<PathBuf> {
 async fn metrics_answer_the_admin_token_only() {
     let s = Server::start().await;
     let c = s.acme().await;
-    let none = s.client.get(s.url("/metrics")).send().await.unwrap();
-    assert_eq!(none.status(), 401);
-    let customer = s
-        .client
-        .get(s.url("/metrics"))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(customer.status(), 401);
-    let admin = s
-        .client
-        .get(s.url("/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(get_metrics(&s, None).await.status(), 401);
+    assert_eq!(get_metrics(&s, Some(&c.token)).await.status(), 401);
+    let admin = get_metrics(&s, Some(ADMIN)).await;
     assert_eq!(admin.status(), 200);
     let ct = admin.headers()["content-type"]
         .to_str()
@@ -150,8 +144,7 @@ async fn metrics_answer_the_admin_token_only() {
 #[tokio::test]
 async fn metrics_public_answers_anyone() {
     let s = Server::start_with_flags(&["--metrics-public"]).await;
-    let resp = s.client.get(s.url("/metrics")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(get_metrics(&s, None).await.status(), 200);
 }
 
 #[tokio::test]
@@ -240,7 +233,7 @@ async fn requests_bytes_latency_uploads_and_the_publish_cache_move_by_the_traffi
             &[("cache", "publish")],
             1.0,
         ),
-        by("mediastore_cache_hits_total", &[("cache", "publish")], 2.0),
+        by(HITS, &[("cache", "publish")], 2.0),
     ];
     assert_moved(&s, &py, &before, &moves).await;
     let after = scrape(&s, &py).await;
@@ -290,29 +283,11 @@ async fn refused_uploads_count_under_their_reason() {
     assert_eq!(upload(&class, b"\x7fELF\x02\x01\x01\0".to_vec()).await, 422);
     assert_eq!(upload(&threshold, vec![1; 100]).await, 201);
     assert_eq!(upload(&threshold, vec![1; 1]).await, 429);
-    let moves: Moves<'_> = vec![
-        by(
-            "mediastore_upload_refusals_total",
-            &[("reason", "quota")],
-            1.0,
-        ),
-        by(
-            "mediastore_upload_refusals_total",
-            &[("reason", "size")],
-            1.0,
-        ),
-        by(
-            "mediastore_upload_refusals_total",
-            &[("reason", "classification")],
-            1.0,
-        ),
-        by(
-            "mediastore_upload_refusals_total",
-            &[("reason", "threshold")],
-            1.0,
-        ),
-        by("mediastore_uploads_total", &[], 1.0),
-    ];
+    let mut moves: Moves<'_> = ["quota", "size", "classification", "threshold"]
+        .into_iter()
+        .map(|reason| by(REFUSALS, &[("reason", reason)], 1.0))
+        .collect();
+    moves.push(by("mediastore_uploads_total", &[], 1.0));
     assert_moved(&s, &py, &before, &moves).await;
 }
 
@@ -333,22 +308,11 @@ async fn conversions_and_the_converted_copy_cache_are_counted() {
         assert_eq!(r.status(), 200);
         assert!(!r.bytes().await.unwrap().is_empty());
     }
+    let converted = [("cache", "converted")];
     let moves: Moves<'_> = vec![
-        by(
-            "mediastore_conversion_duration_seconds_count",
-            &[("format", "mp3")],
-            1.0,
-        ),
-        by(
-            "mediastore_cache_misses_total",
-            &[("cache", "converted")],
-            1.0,
-        ),
-        by(
-            "mediastore_cache_hits_total",
-            &[("cache", "converted")],
-            1.0,
-        ),
+        by(CONVERSIONS, &[("format", "mp3")], 1.0),
+        by(MISSES, &converted, 1.0),
+        by(HITS, &converted, 1.0),
         by("mediastore_conversions_refused_total", &[], 0.0),
     ];
     assert_moved(&s, &py, &before, &moves).await;
