@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use super::api::{account, containers, customers, files};
+use super::console;
 use super::error::ApiError;
 use super::publish;
 use crate::app::AppState;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
         .merge(public)
+        .merge(console::routes(&state.public_url))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             // axum adds `Allow` with the path's methods.
