@@ -55,6 +55,11 @@ export function describeError(status, body) {
   return fields.length ? `${head}: ${fields.join("; ")}` : head;
 }
 
+/** The signed-in token stopped working (revoked, or the server's data reset). */
+function unauthorized() {
+  window.dispatchEvent(new Event("mediastore:unauthorized"));
+}
+
 function parse(text) {
   try {
     return text ? JSON.parse(text) : null;
@@ -79,6 +84,7 @@ export async function call(method, path, body, tokenOverride) {
     throw new ApiError(0, { status: 0, message: String(e.message || e), errors: [] });
   }
   const json = parse(await r.text());
+  if (r.status === 401 && !tokenOverride) unauthorized();
   if (!r.ok) throw new ApiError(r.status, json);
   return json;
 }
@@ -110,6 +116,7 @@ export function upload(file, fields, progress) {
     };
     xhr.onload = () => {
       const json = parse(xhr.responseText);
+      if (xhr.status === 401) unauthorized();
       if (xhr.status === 201) resolve(json);
       else reject(new ApiError(xhr.status, json));
     };

@@ -115,6 +115,10 @@ async function start() {
   initAdmin();
   $("signin-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+  window.addEventListener("mediastore:unauthorized", () => {
+    clearToken();
+    showSignIn("The server no longer accepts this token: sign in again.");
+  });
   const t = token();
   if (!t) return showSignIn();
   try {

@@ -30,7 +30,8 @@ export async function loadFiles() {
   state.total = r.pagination.total_records;
   $("files-table").tBodies[0].replaceChildren(...r.items.map(row));
   $("files-empty").hidden = r.items.length > 0;
-  $("page-info").textContent = `Page ${state.page} of ${pages} · ${state.total} files`;
+  const count = state.total === 1 ? "1 file" : `${state.total} files`;
+  $("page-info").textContent = `Page ${state.page} of ${pages} · ${count}`;
   $("page-prev").disabled = state.page <= 1;
   $("page-next").disabled = state.page >= pages;
   return r;
