@@ -27,7 +27,7 @@ struct Asset {
 }
 
 macro_rules! asset {
-    ($name:literal, $type:literal) => {
+    ($name:literal, $type:expr) => {
         ($name, $type, include_bytes!(concat!("console/", $name)) as &[u8])
     };
 }

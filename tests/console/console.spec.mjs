@@ -293,7 +293,7 @@ try {
   await page.locator("#token-once").waitFor();
   const first = await page.locator("#token-value").inputValue();
   const account = await fetch(`${cfg.base}/v1/account`, { headers: { Authorization: `Bearer ${first}` } });
-  assert.equal(account.status, 200);
+  assert.equal(account.status, 200, "the shown token works");
   const created = await account.json();
   assert.equal(created.name, "globex");
   assert.equal(created.quota_bytes, 5 * 1024 ** 3);
@@ -302,10 +302,12 @@ try {
   await page.getByRole("button", { name: "Done, hide it" }).click();
   assert.equal(await page.locator("#token-value").inputValue(), "");
   await page.getByRole("button", { name: "Make a new token for globex" }).click();
+  await page.locator("#token-once").waitFor();
+  await page.waitForFunction(() => document.getElementById("token-value").value !== "");
   const second = await page.locator("#token-value").inputValue();
   assert.notEqual(second, first);
   const again = await fetch(`${cfg.base}/v1/account`, { headers: { Authorization: `Bearer ${second}` } });
-  assert.equal(again.status, 200);
+  assert.equal(again.status, 200, "the second token works");
   await page.getByRole("button", { name: "Done, hide it" }).click();
   await page.getByRole("button", { name: "Change the quotas of globex" }).click();
   await page.locator("#quota-dialog").getByLabel("Most containers").fill("4");

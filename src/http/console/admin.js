@@ -96,7 +96,6 @@ function editQuotas(c) {
 }
 
 async function saveQuotas(e) {
-  if (e.submitter && e.submitter.value !== "save") return;
   e.preventDefault();
   const d = $("quota-dialog");
   try {
@@ -156,6 +155,7 @@ export function initAdmin() {
   $("customer-form").addEventListener("submit", create);
   $("lookup-form").addEventListener("submit", lookUp);
   $("quota-form").addEventListener("submit", saveQuotas);
+  $("quota-cancel").addEventListener("click", () => $("quota-dialog").close());
   $("token-copy").addEventListener("click", () => copy($("token-value").value, "token"));
   $("token-done").addEventListener("click", hideToken);
 }
