@@ -73,7 +73,12 @@ async fn console_assets_have_their_types_a_self_only_policy_and_etags() {
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("etag"));
     // An unknown asset is the contract's 404.
-    let r = s.client.get(s.url("/console/nope.js")).send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/console/nope.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["status"], 404);
@@ -104,7 +109,14 @@ async fn console_loads_nothing_from_outside_the_binary() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{name} is not served");
-        for outside in ["src=\"http", "href=\"http", "url(http", "@import", "from \"http", "//cdn"] {
+        for outside in [
+            "src=\"http",
+            "href=\"http",
+            "url(http",
+            "@import",
+            "from \"http",
+            "//cdn",
+        ] {
             assert!(!text.contains(outside), "{name} refers outside: {outside}");
         }
     }
@@ -164,7 +176,11 @@ fn browser() -> Option<Browser> {
 /// Runs `cmd`, stopping it (SIGTERM, then SIGKILL) when it outlasts `limit`. Playwright closes
 /// the browser it started on SIGTERM.
 fn run_with_limit(mut cmd: Command, limit: Duration) -> (bool, String) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {

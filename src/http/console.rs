@@ -28,7 +28,11 @@ struct Asset {
 
 macro_rules! asset {
     ($name:literal, $type:expr) => {
-        ($name, $type, include_bytes!(concat!("console/", $name)) as &[u8])
+        (
+            $name,
+            $type,
+            include_bytes!(concat!("console/", $name)) as &[u8],
+        )
     };
 }
 
@@ -163,7 +167,10 @@ mod tests {
 
     #[test]
     fn origin_of_a_public_url() {
-        assert_eq!(origin("http://127.0.0.1:8080"), Some("http://127.0.0.1:8080"));
+        assert_eq!(
+            origin("http://127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080")
+        );
         assert_eq!(
             origin("https://media.example.com/base/"),
             Some("https://media.example.com")

@@ -53,14 +53,14 @@ page.on("request", (r) => {
 });
 
 let step = 0;
-/** Saves the screen at desktop and at phone width. */
-async function shot(name) {
+/** Saves the screen at desktop and at phone width (the whole page unless `fullPage` is false). */
+async function shot(name, fullPage = true) {
   step += 1;
   const n = String(step).padStart(2, "0");
-  await page.screenshot({ path: join(cfg.shots, `${n}-${name}-desktop.png`), fullPage: true });
+  await page.screenshot({ path: join(cfg.shots, `${n}-${name}-desktop.png`), fullPage });
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
-  await page.screenshot({ path: join(cfg.shots, `${n}-${name}-phone.png`), fullPage: true });
+  await page.screenshot({ path: join(cfg.shots, `${n}-${name}-phone.png`), fullPage });
   await page.setViewportSize(DESKTOP);
   await page.waitForTimeout(150);
 }
@@ -69,11 +69,26 @@ function log(msg) {
   console.log(`console.spec: ${msg}`);
 }
 
+/** Every control has a name a screen reader reads (its label, or aria-label, or its text). */
+async function labelled() {
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button, canvas")]
+      .filter((e) => !e.closest("[hidden]"))
+      .filter((e) => !((e.labels && e.labels.length) || e.getAttribute("aria-label") ||
+        (e.tagName === "BUTTON" && e.textContent.trim())))
+      .map((e) => e.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unnamed, [], "controls without a label");
+}
+
+/** Signs in by keyboard: the token field has the focus; type, then Enter. */
 async function signIn(token, expect) {
   await page.goto(`${cfg.base}/console`);
-  await page.getByLabel("Token", { exact: true }).fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === "token");
+  await page.keyboard.type(token);
+  await page.keyboard.press("Enter");
   await page.waitForSelector(`body[data-role="${expect}"]`);
+  await labelled();
   assert.equal(await page.evaluate(() => sessionStorage.getItem("mediastore.token")), token);
   assert.ok(!page.url().includes(token));
 }
@@ -260,7 +275,7 @@ try {
   // --- Deleted after a confirmation (and kept when cancelled). ---
   await page.getByRole("button", { name: "Delete speech16k.wav" }).click();
   await page.locator("#confirm").getByText("Delete speech16k.wav").waitFor();
-  await shot("confirm");
+  await shot("confirm", false);
   await page.keyboard.press("Escape");
   await page.getByText("Nothing deleted.").waitFor();
   assert.equal(await row("speech16k.wav").count(), 1);
