@@ -6,7 +6,7 @@
 //! Assets are answered with a strong ETag and `Cache-Control: no-cache`: a browser keeps its copy
 //! and revalidates it (a 304), so a new binary's console is picked up at once.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -72,16 +72,16 @@ fn etag(bytes: &[u8]) -> HeaderValue {
 
 /// The console's routes: `/console` (and `/console/`) the page, `/console/{asset}` its files.
 pub fn routes(public_url: &str) -> Router<AppState> {
-    let csp = Arc::new(policy(public_url));
+    let csp = policy(public_url);
     let page = {
-        let csp = Arc::clone(&csp);
+        let csp = csp.clone();
         move |headers: HeaderMap| {
-            let csp = Arc::clone(&csp);
+            let csp = csp.clone();
             async move { serve("index.html", &headers, &csp) }
         }
     };
     let file = move |Path(name): Path<String>, headers: HeaderMap| {
-        let csp = Arc::clone(&csp);
+        let csp = csp.clone();
         async move { serve(&name, &headers, &csp) }
     };
     Router::new()

@@ -3,9 +3,9 @@
 import { call, token, setToken, clearToken, ApiError } from "./api.js";
 import { $, el, say } from "./ui.js";
 import { showUsage } from "./account.js";
-import { initContainers, loadContainers } from "./containers.js";
-import { initFiles, loadFiles, setContainerChoices } from "./files.js";
-import { initUpload, setUploadTargets } from "./upload.js";
+import { initContainers, loadContainers, fillSelect } from "./containers.js";
+import { initFiles, loadFiles } from "./files.js";
+import { initUpload } from "./upload.js";
 import { initPlayer } from "./player.js";
 import { initAdmin, loadCustomers } from "./admin.js";
 
@@ -106,8 +106,8 @@ function signOut() {
 
 async function start() {
   initContainers((list) => {
-    setUploadTargets(list);
-    setContainerChoices(list);
+    fillSelect($("upload-container"), "default container", list);
+    fillSelect($("filters").elements.container_sid, "any", list);
   });
   initFiles(refreshCustomer);
   initUpload(refreshCustomer);

@@ -15,8 +15,14 @@ export function label(c) {
   return c.container_sid.slice(0, 8);
 }
 
-export function list() {
-  return containers;
+/** Fills a select with "" (named `none`) and the containers, keeping its choice if still there. */
+export function fillSelect(select, none, list) {
+  const keep = select.value;
+  select.replaceChildren(
+    el("option", { value: "", text: none }),
+    ...list.map((c) => el("option", { value: c.container_sid, text: label(c) })),
+  );
+  select.value = list.some((c) => c.container_sid === keep) ? keep : "";
 }
 
 function policy(c) {

@@ -98,17 +98,6 @@ async function remove(f) {
   }
 }
 
-/** Fills the container filter with the containers (keeping the choice). */
-export function setContainerChoices(containers) {
-  const select = $("filters").elements.container_sid;
-  const keep = select.value;
-  select.replaceChildren(
-    el("option", { value: "", text: "any" }),
-    ...containers.map((c) => el("option", { value: c.container_sid, text: c.container_sid.slice(0, 8) })),
-  );
-  select.value = containers.some((c) => c.container_sid === keep) ? keep : "";
-}
-
 /** Wires the files panel once; `changed` runs after a delete. */
 export function initFiles(changed) {
   onChange = changed;

@@ -82,7 +82,7 @@ export function duration(ms) {
 export function when(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
 /** Asks for confirmation in a modal dialog; resolves true when confirmed. */

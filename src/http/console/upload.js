@@ -43,17 +43,6 @@ function sendAll(files) {
   return Promise.all([...files].map(send));
 }
 
-/** Fills the target container select (keeping the choice). */
-export function setUploadTargets(containers) {
-  const select = $("upload-container");
-  const keep = select.value;
-  select.replaceChildren(
-    el("option", { value: "", text: "default container" }),
-    ...containers.map((c) => el("option", { value: c.container_sid, text: c.container_sid.slice(0, 8) })),
-  );
-  select.value = containers.some((c) => c.container_sid === keep) ? keep : "";
-}
-
 /** Wires the drop zone and the file picker once. */
 export function initUpload(done) {
   onDone = done;
