@@ -290,7 +290,10 @@ try {
 
   // --- A customer over its quota is told so. ---
   await signIn(cfg.quota_customer, "customer");
-  await drop([["speech_u8.wav", fixture("speech_u8.wav"), "audio/wav"]]);
+  // This time through the file picker.
+  await page.getByLabel("Choose files…").setInputFiles([
+    { name: "speech_u8.wav", mimeType: "audio/wav", buffer: fixture("speech_u8.wav") },
+  ]);
   await upload("speech_u8.wav").and(page.locator(".failed")).waitFor();
   const quota = await upload("speech_u8.wav").locator(".outcome").textContent();
   assert.match(quota, /^Over quota: /, quota);
