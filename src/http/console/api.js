@@ -120,8 +120,8 @@ export function upload(file, fields, progress) {
       if (xhr.status === 201) resolve(json);
       else reject(new ApiError(xhr.status, json));
     };
-    // The server may refuse (413, 429) before it has read the whole body and close the
-    // connection; the browser then reports a network error, not the answer.
+    // A connection lost mid-upload. (An early refusal, 413 or 429 before the body is read,
+    // arrives as its answer: Chromium reads the response when the server stops reading.)
     xhr.onerror = () =>
       reject(new ApiError(0, { status: 0, message: "the upload was cut off", errors: [] }));
     xhr.send(file);
