@@ -15,7 +15,15 @@ use super::server::X_REQUEST_ID;
 
 /// Paths that are deliberately not in the document: the document itself and the pages that
 /// render things for people.
-pub const UNDOCUMENTED: &[&str] = &["/openapi.json", "/docs", "/docs/", "/docs/{*rest}"];
+pub const UNDOCUMENTED: &[&str] = &[
+    "/openapi.json",
+    "/docs",
+    "/docs/",
+    "/docs/{*rest}",
+    "/console",
+    "/console/",
+    "/console/{asset}",
+];
 
 /// The document's fixed parts; `routes` adds the paths, then [`Conventions`].
 #[derive(OpenApi)]

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::api::{account, containers, customers, files};
+use super::console;
 use super::error::ApiError;
 use super::openapi::{ApiDoc, Conventions};
 use super::{metrics, publish};
@@ -66,15 +67,17 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Builds the application.
 pub fn router(state: AppState) -> Router {
-    unbound().with_state(state)
+    unbound(&state.public_url).with_state(state)
 }
 
 /// The application before it is given its state.
-fn unbound() -> Router<AppState> {
+fn unbound(public_url: &str) -> Router<AppState> {
     let (api, doc) = documented();
     api.layer(Extension(Uploads(PerCustomer::new())))
         // Serves the document at /openapi.json and renders it at /docs, from assets built in.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        // The web console: static pages calling the documented API.
+        .merge(console::routes(public_url))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             // axum adds `Allow` with the path's methods.
@@ -110,7 +113,7 @@ mod tests {
     #[test]
     fn every_routed_path_is_in_the_document_or_deliberately_not() {
         let (_, doc) = documented();
-        let paths = routed_paths(&unbound());
+        let paths = routed_paths(&unbound("http://127.0.0.1:8080"));
         assert!(
             paths.iter().any(|p| p == "/v1/files/{file_sid}"),
             "{paths:?}"
@@ -125,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_route_added_outside_the_list_is_caught() {
-        let extra = unbound().route("/v1/secret", axum::routing::get(|| async { "" }));
+        let extra = unbound("http://127.0.0.1:8080").route("/v1/secret", axum::routing::get(|| async { "" }));
         let (_, doc) = documented();
         assert!(routed_paths(&extra)
             .iter()
