@@ -134,9 +134,18 @@ async fn uploads_of_every_size_read_back_byte_exact() {
         let copy = store.local_copy(k).await.unwrap();
         assert!(std::fs::read(copy.path()).unwrap() == *body, "{k}: copy");
     }
-    let mut keys: Vec<String> = store.list().await.unwrap().into_iter().map(|e| e.key).collect();
+    let mut keys: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
     keys.sort();
-    assert_eq!(keys, cases.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        keys,
+        cases.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+    );
     assert_eq!(
         f.tokens.issued.load(Ordering::SeqCst),
         1,
@@ -188,11 +197,15 @@ async fn an_aborted_or_dropped_upload_leaves_nothing() {
     let store = f.store().await;
     // Several chunks sent before the abort: a resumable session is under way.
     let mut w = store.begin(&key(1)).await.unwrap();
-    w.write(Bytes::from(data(5 * CHUNK_QUANTUM, 1))).await.unwrap();
+    w.write(Bytes::from(data(5 * CHUNK_QUANTUM, 1)))
+        .await
+        .unwrap();
     w.abort().await;
 
     let mut w = store.begin(&key(2)).await.unwrap();
-    w.write(Bytes::from(data(3 * CHUNK_QUANTUM, 2))).await.unwrap();
+    w.write(Bytes::from(data(3 * CHUNK_QUANTUM, 2)))
+        .await
+        .unwrap();
     drop(w);
 
     let mut w = store.begin(&key(3)).await.unwrap();
@@ -247,7 +260,10 @@ async fn a_store_sees_only_its_prefix() {
     assert_eq!(keys(b.list().await.unwrap()), vec![key(2)]);
     let mut all = f.objects().await;
     all.sort();
-    assert_eq!(all, vec![format!("a/{}", key(1)), format!("b/deeper/{}", key(2))]);
+    assert_eq!(
+        all,
+        vec![format!("a/{}", key(1)), format!("b/deeper/{}", key(2))]
+    );
 }
 
 #[tokio::test]
@@ -267,7 +283,10 @@ async fn a_refused_key_is_denied_and_a_missing_bucket_is_told_apart() {
         Err(BlobError::Denied(_))
     ));
     assert!(matches!(store.list().await, Err(BlobError::Denied(_))));
-    assert!(matches!(store.open(&key(1)).await, Err(BlobError::Denied(_))));
+    assert!(matches!(
+        store.open(&key(1)).await,
+        Err(BlobError::Denied(_))
+    ));
     assert!(matches!(store.check().await, Err(BlobError::Denied(_))));
     f.tokens.refuse.store(false, Ordering::SeqCst);
     store.check().await.unwrap();
@@ -283,7 +302,10 @@ async fn a_refused_key_is_denied_and_a_missing_bucket_is_told_apart() {
         Err(BlobError::NoBucket(_))
     ));
     assert!(matches!(gone.list().await, Err(BlobError::NoBucket(_))));
-    assert!(matches!(gone.open(&key(1)).await, Err(BlobError::NoBucket(_))));
+    assert!(matches!(
+        gone.open(&key(1)).await,
+        Err(BlobError::NoBucket(_))
+    ));
     assert!(matches!(
         gone.read_small(&key(1), 0, 1).await,
         Err(BlobError::NoBucket(_))

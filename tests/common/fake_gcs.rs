@@ -46,15 +46,13 @@ impl FakeGcs {
 
     /// Every object of `bucket`, as the emulator's own JSON listing shows it.
     pub async fn objects(&self, bucket: &str) -> Vec<String> {
-        let listed: serde_json::Value = reqwest::get(format!(
-            "{}/storage/v1/b/{bucket}/o",
-            self.endpoint
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let listed: serde_json::Value =
+            reqwest::get(format!("{}/storage/v1/b/{bucket}/o", self.endpoint))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
         listed["items"]
             .as_array()
             .map(|items| {
@@ -222,8 +220,9 @@ fn grant(
     if refuse.load(Ordering::SeqCst) {
         return refused;
     }
-    let form: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
     let assertion = form.get("assertion").cloned().unwrap_or_default();
     let parts: Vec<&str> = assertion.split('.').collect();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

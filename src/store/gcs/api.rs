@@ -140,7 +140,10 @@ impl Bucket {
     /// answered [`BlobError::Denied`].
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, BlobError> {
         let answer = request.send().await.map_err(unreachable)?;
-        if matches!(answer.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        if matches!(
+            answer.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
             self.tokens.forget().await;
             return Err(BlobError::Denied(format!(
                 "google cloud storage refused the service account {} on bucket {} ({})",

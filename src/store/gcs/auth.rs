@@ -71,8 +71,8 @@ impl ServiceAccount {
             .token_uri
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| GOOGLE_TOKEN_URI.to_string());
-        let parsed = reqwest::Url::parse(&token_uri)
-            .map_err(|_| bad_key("token_uri is not a URL"))?;
+        let parsed =
+            reqwest::Url::parse(&token_uri).map_err(|_| bad_key("token_uri is not a URL"))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(bad_key("token_uri is not an http(s) URL"));
         }
@@ -248,7 +248,9 @@ impl Tokens {
             )));
         }
         if !status.is_success() {
-            return Err(BlobError::Remote(format!("token endpoint answered {status}")));
+            return Err(BlobError::Remote(format!(
+                "token endpoint answered {status}"
+            )));
         }
         let bytes = answer
             .bytes()

@@ -16,10 +16,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use self::auth::ServiceAccount;
 use self::api::Bucket;
-pub use self::upload::CHUNK_QUANTUM;
+pub use self::auth::ServiceAccount;
 use self::upload::GcsWriter;
+pub use self::upload::CHUNK_QUANTUM;
 use super::blob::{
     check_key, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob,
 };

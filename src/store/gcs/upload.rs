@@ -133,8 +133,12 @@ impl Session {
         match sent {
             // GCS answers a cancelled session with 499; one already gone is as good.
             Ok(a) if a.status().is_success() || matches!(a.status().as_u16(), 499 | 404 | 410) => {}
-            Ok(a) => tracing::warn!(key = self.key, status = %a.status(), "upload session not cancelled; it expires unfinished"),
-            Err(e) => tracing::warn!(key = self.key, error = %e, "upload session not cancelled; it expires unfinished"),
+            Ok(a) => {
+                tracing::warn!(key = self.key, status = %a.status(), "upload session not cancelled; it expires unfinished")
+            }
+            Err(e) => {
+                tracing::warn!(key = self.key, error = %e, "upload session not cancelled; it expires unfinished")
+            }
         }
     }
 }
