@@ -1,6 +1,7 @@
-//! Reading blobs of an object store (S3, Google Cloud Storage), whatever its protocol: each
-//! store says how to GET a range, the whole object and its length ([`RangedGet`]), and
-//! [`RemoteReads`] does the rest the same way for all.
+//! Blobs in an object store (S3, Google Cloud Storage), whatever its protocol: each store says
+//! how to upload, delete and list ([`ObjectWrites`]) and how to GET a range, the whole object
+//! and its length ([`RangedGet`]); [`ObjectBlobs`] makes that a [`BlobStore`] the same way for
+//! all (keys checked before they reach a URL, reads through [`RemoteReads`]).
 //!
 //! Reads are ranged GETs streamed as they arrive (hyper's buffers, TCP's window); a body that
 //! ends short or fails mid-way is an error, never a short clean end. Hot blobs are made local: a
@@ -13,14 +14,98 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::blob::{stream_by_reads, BlobError, ByteStream, LocalCopy, OpenBlob};
+use super::blob::{
+    check_key, stream_by_reads, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy,
+    OpenBlob,
+};
 use super::blob_cache::BlobCache;
 use super::fs::{LocalFile, CHUNK};
+
+/// What an object store does besides reads; keys come checked.
+#[async_trait]
+pub trait ObjectWrites: Send + Sync + 'static {
+    /// Starts an upload of `key` (see [`BlobStore::begin`]).
+    async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError>;
+    /// Removes `key`; a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// Every blob of the store.
+    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError>;
+    /// See [`BlobStore::sweep_incomplete`].
+    async fn sweep_incomplete(&self, grace: Duration) -> Result<usize, BlobError>;
+}
+
+/// A [`BlobStore`] on an object store: its writes `W`, and reads through [`RemoteReads`].
+pub struct ObjectBlobs<W> {
+    writes: W,
+    reads: RemoteReads,
+}
+
+impl<W> ObjectBlobs<W> {
+    /// The store of `writes` and `reads` (on the same objects).
+    pub fn from_parts(writes: W, reads: RemoteReads) -> Self {
+        ObjectBlobs { writes, reads }
+    }
+
+    /// The store's writes (and what they know of the store).
+    pub fn writes(&self) -> &W {
+        &self.writes
+    }
+}
+
+#[async_trait]
+impl<W: ObjectWrites> BlobStore for ObjectBlobs<W> {
+    async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError> {
+        check_key(key)?;
+        self.writes.begin(key).await
+    }
+
+    async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        check_key(key)?;
+        self.reads.open(key).await
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
+        check_key(key)?;
+        get_ranged(&*self.reads.source, key, offset, len).await
+    }
+
+    async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
+        check_key(key)?;
+        get_exact(&*self.reads.source, key, offset, len).await
+    }
+
+    async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {
+        check_key(key)?;
+        self.reads.local_copy(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        check_key(key)?;
+        self.reads.forget(key).await;
+        self.writes.delete(key).await
+    }
+
+    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
+        let mut listed = self.writes.list().await?;
+        listed.retain(|e| check_key(&e.key).is_ok());
+        Ok(listed)
+    }
+
+    async fn sweep_incomplete(&self, grace: Duration) -> Result<usize, BlobError> {
+        self.writes.sweep_incomplete(grace).await
+    }
+
+    /// Other nodes write to the same bucket.
+    fn is_shared(&self) -> bool {
+        true
+    }
+}
 
 /// The GETs of one object store, by blob key (the store maps a key to its object).
 #[async_trait]
@@ -90,21 +175,6 @@ impl RemoteReads {
             local,
             filler,
         }))
-    }
-
-    /// Streams `len` bytes of `key` from `offset` (one ranged GET).
-    pub async fn read_range(
-        &self,
-        key: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<ByteStream, BlobError> {
-        get_ranged(&*self.source, key, offset, len).await
-    }
-
-    /// `len` bytes of `key` at `offset`, whole (one ranged GET).
-    pub async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        get_exact(&*self.source, key, offset, len).await
     }
 
     /// `key` as a local file in the node's cache.

@@ -26,11 +26,9 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::blob::{
-    check_key, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob,
-};
+use super::blob::{check_key, BlobEntry, BlobError, BlobWriter, ByteStream};
 use super::blob_cache::BlobCache;
-use super::remote::{RangedGet, RemoteReads};
+use super::remote::{ObjectBlobs, ObjectWrites, RangedGet, RemoteReads};
 
 /// Parts of one multipart upload being sent at once.
 pub const PARTS_IN_FLIGHT: usize = 2;
@@ -46,12 +44,14 @@ fn remote(key: &str, e: object_store::Error) -> BlobError {
     }
 }
 
-/// An S3-compatible [`BlobStore`].
-pub struct S3Blobs {
+/// An S3-compatible [`BlobStore`](super::BlobStore).
+pub type S3Blobs = ObjectBlobs<S3Writes>;
+
+/// The uploads, deletes and listings of an S3 store.
+pub struct S3Writes {
     store: Arc<AmazonS3>,
     prefix: String,
     part_size: usize,
-    reads: RemoteReads,
 }
 
 /// The parts of an `s3://bucket/prefix` URL.
@@ -66,7 +66,7 @@ fn parse_url(url: &str) -> Result<(String, String), BlobError> {
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
-impl S3Blobs {
+impl ObjectBlobs<S3Writes> {
     /// Opens `s3://bucket/prefix`: credentials, region and endpoint from the standard `AWS_*`
     /// variables (`AWS_ENDPOINT_URL` for a self-hosted store; plain `http://` allowed there).
     pub fn from_url(url: &str, part_size: usize, cache: Arc<BlobCache>) -> Result<Self, BlobError> {
@@ -100,21 +100,23 @@ impl S3Blobs {
         part_size: usize,
         cache: Arc<BlobCache>,
         scope: &str,
-    ) -> Self {
+    ) -> S3Blobs {
         let prefix = prefix.trim_matches('/').to_string();
         let objects = Arc::new(S3Objects {
             store: Arc::clone(&store),
             prefix: prefix.clone(),
         });
-        S3Blobs {
+        let writes = S3Writes {
             store,
             prefix,
             // S3 refuses parts under 5 MiB (but the last).
             part_size: part_size.max(5 * 1024 * 1024),
-            reads: RemoteReads::new(objects, cache, scope),
-        }
+        };
+        ObjectBlobs::from_parts(writes, RemoteReads::new(objects, cache, scope))
     }
+}
 
+impl S3Writes {
     fn path(&self, key: &str) -> Result<ObjectPath, BlobError> {
         check_key(key)?;
         Ok(self.join(key))
@@ -378,7 +380,7 @@ impl BlobWriter for S3Writer {
 }
 
 #[async_trait]
-impl BlobStore for S3Blobs {
+impl ObjectWrites for S3Writes {
     async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError> {
         Ok(Box::new(S3Writer {
             store: Arc::clone(&self.store),
@@ -393,29 +395,8 @@ impl BlobStore for S3Blobs {
         }))
     }
 
-    async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        check_key(key)?;
-        self.reads.open(key).await
-    }
-
-    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        check_key(key)?;
-        self.reads.read_range(key, offset, len).await
-    }
-
-    async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        check_key(key)?;
-        self.reads.read_small(key, offset, len).await
-    }
-
-    async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {
-        check_key(key)?;
-        self.reads.local_copy(key).await
-    }
-
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path(key)?;
-        self.reads.forget(key).await;
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(remote(key, e)),
@@ -434,7 +415,6 @@ impl BlobStore for S3Blobs {
             .into_iter()
             .filter_map(|o| {
                 let key = o.location.filename()?.to_string();
-                check_key(&key).ok()?;
                 Some(BlobEntry {
                     key,
                     modified: o.last_modified.into(),
@@ -476,10 +456,6 @@ impl BlobStore for S3Blobs {
             swept += 1;
         }
         Ok(swept)
-    }
-
-    fn is_shared(&self) -> bool {
-        true
     }
 }
 

@@ -14,17 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
 use self::api::Bucket;
 pub use self::auth::ServiceAccount;
 use self::upload::GcsWriter;
 pub use self::upload::CHUNK_QUANTUM;
-use super::blob::{
-    check_key, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob,
-};
+use super::blob::{BlobEntry, BlobError, BlobWriter};
 use super::blob_cache::BlobCache;
-use super::remote::RemoteReads;
+use super::remote::{ObjectBlobs, ObjectWrites, RemoteReads};
 
 /// GCS's public endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -60,17 +57,22 @@ impl std::fmt::Debug for GcsSettings {
     }
 }
 
-/// A Google Cloud Storage [`BlobStore`].
-pub struct GcsBlobs {
+/// A Google Cloud Storage [`BlobStore`](super::BlobStore).
+pub type GcsBlobs = ObjectBlobs<GcsWrites>;
+
+/// The uploads, deletes and listings of a GCS store.
+pub struct GcsWrites {
     bucket: Arc<Bucket>,
     chunk: usize,
-    reads: RemoteReads,
 }
 
-impl GcsBlobs {
+impl ObjectBlobs<GcsWrites> {
     /// A store on `settings`, with a client of its own; nothing is sent yet (the first request
     /// fetches a token).
-    pub async fn connect(settings: GcsSettings, cache: Arc<BlobCache>) -> Result<Self, BlobError> {
+    pub async fn connect(
+        settings: GcsSettings,
+        cache: Arc<BlobCache>,
+    ) -> Result<GcsBlobs, BlobError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -84,7 +86,7 @@ impl GcsBlobs {
         settings: GcsSettings,
         cache: Arc<BlobCache>,
         client: reqwest::Client,
-    ) -> Result<Self, BlobError> {
+    ) -> Result<GcsBlobs, BlobError> {
         let account = ServiceAccount::from_json(&settings.service_account_json)?;
         if settings.bucket.is_empty() {
             return Err(BlobError::Config("bucket: empty".into()));
@@ -98,23 +100,23 @@ impl GcsBlobs {
         let scope = format!("gcs:{}/{}/{prefix}", base.as_str(), settings.bucket);
         let tokens = auth::Tokens::new(account, client.clone());
         let bucket = Arc::new(Bucket::new(client, tokens, base, &settings.bucket, prefix));
-        Ok(GcsBlobs {
-            reads: RemoteReads::new(bucket.clone(), cache, &scope),
+        let reads = RemoteReads::new(bucket.clone(), cache, &scope);
+        let writes = GcsWrites {
             bucket,
             chunk: upload::chunk_size(settings.chunk_size),
-        })
+        };
+        Ok(ObjectBlobs::from_parts(writes, reads))
     }
 
     /// Checks that the bucket is there and the credentials are accepted (one small listing).
     pub async fn check(&self) -> Result<(), BlobError> {
-        self.bucket.exists().await
+        self.writes().bucket.exists().await
     }
 }
 
 #[async_trait]
-impl BlobStore for GcsBlobs {
+impl ObjectWrites for GcsWrites {
     async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError> {
-        check_key(key)?;
         Ok(Box::new(GcsWriter::new(
             Arc::clone(&self.bucket),
             key,
@@ -122,29 +124,7 @@ impl BlobStore for GcsBlobs {
         )))
     }
 
-    async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        check_key(key)?;
-        self.reads.open(key).await
-    }
-
-    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        check_key(key)?;
-        self.reads.read_range(key, offset, len).await
-    }
-
-    async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        check_key(key)?;
-        self.reads.read_small(key, offset, len).await
-    }
-
-    async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {
-        check_key(key)?;
-        self.reads.local_copy(key).await
-    }
-
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        check_key(key)?;
-        self.reads.forget(key).await;
         self.bucket.delete(key).await
     }
 
@@ -154,18 +134,17 @@ impl BlobStore for GcsBlobs {
             .list()
             .await?
             .into_iter()
-            .filter_map(|o| {
-                check_key(&o.name).ok()?;
+            .map(|o| {
                 let modified = o
                     .updated
                     .as_deref()
                     .and_then(|u| chrono::DateTime::parse_from_rfc3339(u).ok())
                     // Without a date it counts as recent: repair spares what it cannot date.
                     .map_or_else(SystemTime::now, SystemTime::from);
-                Some(BlobEntry {
+                BlobEntry {
                     key: o.name,
                     modified,
-                })
+                }
             })
             .collect())
     }
@@ -174,9 +153,5 @@ impl BlobStore for GcsBlobs {
     /// after a week: there is nothing to sweep.
     async fn sweep_incomplete(&self, _grace: Duration) -> Result<usize, BlobError> {
         Ok(0)
-    }
-
-    fn is_shared(&self) -> bool {
-        true
     }
 }
