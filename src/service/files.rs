@@ -15,10 +15,12 @@ use crate::domain::signing::LinkError;
 use crate::domain::{DomainError, Timestamp};
 use crate::error::Result;
 use crate::store::meta::{FileQuery, Page};
+use crate::store::BlobStore;
+use std::sync::Arc;
 
 use super::convert::{convert_upload, Desired};
 use super::receive::{Limit, Received};
-use super::{containers, PageRequest};
+use super::{containers, external, PageRequest};
 
 fn not_found() -> crate::error::Error {
     DomainError::NotFound { what: "file" }.into()
@@ -60,10 +62,12 @@ pub fn view(state: &AppState, file: FileRecord, now: Timestamp) -> FileView {
 }
 
 /// Where an upload goes and how large it may be.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     pub container: Container,
     pub limit: Limit,
+    /// The store of the container's files: ours, or the customer's bucket.
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 /// Resolves the container of an upload and the most bytes it may send: `max_file_size` (413),
@@ -75,7 +79,12 @@ pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -
         Some(&container),
         state.config.max_file_size,
     ));
-    Ok(Target { container, limit })
+    let blobs = external::store_of(state, &container).await?;
+    Ok(Target {
+        container,
+        limit,
+        blobs,
+    })
 }
 
 /// The limit of a body whose container is not known yet: the server's maximum and what the
@@ -115,7 +124,12 @@ pub async fn create(
     received: Received,
     filename: Option<String>,
 ) -> Result<FileRecord> {
-    let mut received = received;
+    // Bytes streamed before the fields named an external container move there first.
+    let mut received = if received.is_in(&target.blobs) {
+        received
+    } else {
+        received.relocate(&target.blobs, &target.limit).await?
+    };
     let outcome = describe(state, owner, changes, target, &mut received, filename).await;
     match outcome {
         Ok(file) => {
@@ -171,8 +185,10 @@ async fn describe(
                 .and_then(AudioFormat::from_param),
             bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
         };
+        let blobs = Arc::clone(received.store());
         if let Some(converted) = convert_upload(
             state,
+            &blobs,
             &owner.id,
             &received.stored,
             &detected.content_format,
@@ -202,7 +218,7 @@ async fn describe(
     };
     admits_classification(&container, classification)?;
     let media = if classification == Classification::Media {
-        probe_audio(state, &received.stored.key, &detected.content_format).await
+        probe_audio(received.store().as_ref(), &received.stored.key, &detected.content_format).await
     } else {
         None
     };
@@ -254,8 +270,12 @@ async fn describe(
 
 /// Reads the audio facts of a received blob off the async runtime; `None` when it is not audio
 /// the pipeline can read (an image, a video, a corrupt file: stored as sent, without `media`).
-async fn probe_audio(state: &AppState, blob_key: &str, content_format: &str) -> Option<MediaInfo> {
-    let local = match state.blobs.local_copy(blob_key).await {
+async fn probe_audio(
+    blobs: &dyn BlobStore,
+    blob_key: &str,
+    content_format: &str,
+) -> Option<MediaInfo> {
+    let local = match blobs.local_copy(blob_key).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the upload back to probe it");
@@ -326,9 +346,22 @@ pub async fn update(
 }
 
 /// Deletes a file's metadata (and totals) first, then its bytes, and tells every cache: a
-/// crash in between leaves only orphan bytes, which start-up repair removes. `customer_id`
-/// limits it to the caller's files; the cleanup passes `None`. False when there is no such file.
+/// crash in between leaves only orphan bytes, which start-up repair removes. In a customer's
+/// own bucket, which start-up repair never sweeps, the bytes go first: a failing bucket
+/// answers 502 and the file stays whole. `customer_id` limits it to the caller's files; the
+/// cleanup passes `None`. False when there is no such file.
 pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> Result<bool> {
+    let found = match customer_id {
+        Some(c) => state.meta.file(c, sid).await?,
+        None => state.meta.file_by_sid(sid).await?,
+    };
+    let Some(found) = found else {
+        return Ok(false);
+    };
+    let store = external::store_of_file(state, &found).await?;
+    if store.external {
+        store.blobs.delete(&found.blob_key).await?;
+    }
     let Some(file) = state.meta.delete_file(customer_id, sid).await? else {
         return Ok(false);
     };
@@ -336,8 +369,10 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
         file_sid: file.file_sid.clone(),
         blob_key: file.blob_key.clone(),
     });
-    if let Err(e) = state.blobs.delete(&file.blob_key).await {
-        tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
+    if !store.external {
+        if let Err(e) = store.blobs.delete(&file.blob_key).await {
+            tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
+        }
     }
     super::copies::drop_copies(state, &file.blob_key).await?;
     Ok(true)

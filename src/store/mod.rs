@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod blob_cache;
 pub mod cluster;
+pub mod external;
 pub mod fs;
 pub mod meta;
 pub mod postgres;

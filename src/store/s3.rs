@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
@@ -43,17 +43,26 @@ pub const PARTS_IN_FLIGHT: usize = 2;
 /// Where uploads in progress are named.
 const UPLOADS: &str = ".uploads";
 
-/// Maps an object store error to ours (a missing object keeps its meaning).
+/// The `object_store` client behind [`S3Blobs`]: S3, or any backend with multipart uploads
+/// (Azure Blob Storage for external containers).
+pub trait ObjectBackend: ObjectStore + MultipartStore {}
+
+impl<T: ObjectStore + MultipartStore> ObjectBackend for T {}
+
+/// Maps an object store error to ours (a missing object and refused credentials keep their
+/// meaning).
 fn remote(key: &str, e: object_store::Error) -> BlobError {
     match e {
         object_store::Error::NotFound { .. } => BlobError::NotFound(key.to_string()),
+        e @ (object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. }) => BlobError::Denied(e.to_string()),
         other => BlobError::Remote(other.to_string()),
     }
 }
 
 /// An S3-compatible [`BlobStore`].
 pub struct S3Blobs {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     prefix: String,
     part_size: usize,
     cache: Arc<BlobCache>,
@@ -102,7 +111,7 @@ impl S3Blobs {
 
     /// A store on an already built client (external containers build theirs from settings).
     pub fn new(
-        store: Arc<AmazonS3>,
+        store: Arc<dyn ObjectBackend>,
         prefix: &str,
         part_size: usize,
         cache: Arc<BlobCache>,
@@ -138,7 +147,7 @@ impl S3Blobs {
 
 /// `len` bytes at `offset` of `key`, streamed as they arrive (one ranged GET).
 async fn get_ranged(
-    store: &AmazonS3,
+    store: &dyn ObjectBackend,
     path: &ObjectPath,
     key: &str,
     offset: u64,
@@ -162,7 +171,7 @@ async fn get_ranged(
 
 /// `len` bytes at `offset` of `key`, whole (one ranged GET); fewer is an error.
 async fn get_exact(
-    store: &AmazonS3,
+    store: &dyn ObjectBackend,
     path: &ObjectPath,
     key: &str,
     offset: u64,
@@ -225,7 +234,7 @@ fn exact_len(inner: ByteStream, len: u64) -> ByteStream {
 
 /// The whole object at `path`, streamed.
 async fn whole(
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     path: ObjectPath,
     key: String,
 ) -> Result<ByteStream, BlobError> {
@@ -245,7 +254,7 @@ struct Filler {
     cache: Arc<BlobCache>,
     scope: String,
     key: String,
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     path: ObjectPath,
     len: u64,
     started: AtomicBool,
@@ -346,7 +355,7 @@ impl Local {
 /// A blob opened for reads: ranged GETs until the node's cache holds it, then local reads.
 #[derive(Debug)]
 struct S3Blob {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     path: ObjectPath,
     key: String,
     len: u64,
@@ -380,7 +389,7 @@ impl OpenBlob for S3Blob {
             return local.file.read_at(offset, len).await;
         }
         self.fill_later();
-        get_exact(&self.store, &self.path, &self.key, offset, len).await
+        get_exact(self.store.as_ref(), &self.path, &self.key, offset, len).await
     }
 
     fn stream(self: Arc<Self>, offset: u64, len: u64) -> ByteStream {
@@ -399,7 +408,7 @@ impl OpenBlob for S3Blob {
             self.fill_later();
         }
         let opened = async move {
-            get_ranged(&self.store, &self.path, &self.key, offset, len)
+            get_ranged(self.store.as_ref(), &self.path, &self.key, offset, len)
                 .await
                 .map_err(std::io::Error::from)
         };
@@ -420,7 +429,7 @@ struct Multipart {
 
 /// An upload into S3: buffered up to one part, multipart beyond.
 struct S3Writer {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     path: ObjectPath,
     marker: ObjectPath,
     key: String,
@@ -658,11 +667,11 @@ impl BlobStore for S3Blobs {
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        get_ranged(&self.store, &self.path(key)?, key, offset, len).await
+        get_ranged(self.store.as_ref(), &self.path(key)?, key, offset, len).await
     }
 
     async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        get_exact(&self.store, &self.path(key)?, key, offset, len).await
+        get_exact(self.store.as_ref(), &self.path(key)?, key, offset, len).await
     }
 
     async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {

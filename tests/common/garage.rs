@@ -33,7 +33,7 @@ impl Garage {
     }
 
     /// Runs the `garage` command line against the server; its output.
-    fn cli(&self, args: &[&str]) -> String {
+    pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(&self.program)
             .arg("-c")
             .arg(&self.config)

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+pub mod azurite;
 pub mod garage;
 pub mod garage_cluster;
 
