@@ -23,9 +23,17 @@ async fn tight_customer(s: &Server) -> common::Customer {
 }
 
 /// Uploads with the data part before `file_object` (the container is known only at the end).
-async fn upload_data_first(s: &Server, token: &str, file_object: Value, bytes: Vec<u8>) -> (u16, Value) {
+async fn upload_data_first(
+    s: &Server,
+    token: &str,
+    file_object: Value,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let form = reqwest::multipart::Form::new()
-        .part("data", reqwest::multipart::Part::bytes(bytes).file_name("late.wav"))
+        .part(
+            "data",
+            reqwest::multipart::Part::bytes(bytes).file_name("late.wav"),
+        )
         .text("file_object", file_object.to_string());
     let resp = s
         .client
@@ -52,8 +60,14 @@ async fn get(s: &Server, url: &str, token: Option<&str>, range: Option<&str>) ->
 
 /// Every file behaviour on external container `sid`, whose bucket `objects` lists through the
 /// emulator's own API; `secret` must appear in no answer, log or stored file.
-async fn exercise<F, Fut>(s: &Server, token: &str, sid: &str, secret_field: &str, secret: &str, objects: F)
-where
+async fn exercise<F, Fut>(
+    s: &Server,
+    token: &str,
+    sid: &str,
+    secret_field: &str,
+    secret: &str,
+    objects: F,
+) where
     F: Fn() -> Fut,
     Fut: Future<Output = Vec<String>>,
 {
@@ -67,7 +81,11 @@ where
     // Both upload forms (and a multipart body whose fields come last) go to the bucket, past
     // the customer's quota, which does not apply.
     let wav = tone_wav(2);
-    let q = [("container_sid", sid), ("name", "a.wav"), ("publish", "file_sid")];
+    let q = [
+        ("container_sid", sid),
+        ("name", "a.wav"),
+        ("publish", "file_sid"),
+    ];
     let (st, raw) = s.upload_raw(token, &q, wav.clone()).await;
     assert_eq!(st, 201, "{raw}");
     let (st, mp) = s
@@ -86,13 +104,27 @@ where
     assert_eq!(whole.bytes().await.unwrap().to_vec(), wav);
     let part = get(s, &data, Some(token), Some("bytes=100-1099")).await;
     assert_eq!(part.status(), 206);
-    assert_eq!(part.bytes().await.unwrap().to_vec(), wav[100..1100].to_vec());
+    assert_eq!(
+        part.bytes().await.unwrap().to_vec(),
+        wav[100..1100].to_vec()
+    );
     let published = raw["publish_uri"].as_str().unwrap();
-    assert_eq!(get(s, published, None, None).await.bytes().await.unwrap().to_vec(), wav);
+    assert_eq!(
+        get(s, published, None, None)
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec(),
+        wav
+    );
     let link = raw["uri_download"].as_str().unwrap();
     let tail = get(s, link, None, Some("bytes=-500")).await;
     assert_eq!(tail.status(), 206);
-    assert_eq!(tail.bytes().await.unwrap().to_vec(), wav[wav.len() - 500..].to_vec());
+    assert_eq!(
+        tail.bytes().await.unwrap().to_vec(),
+        wav[wav.len() - 500..].to_vec()
+    );
 
     // A conversion of a file kept in the bucket.
     let mp3 = get(s, &format!("{published}?f=mp3"), None, None).await;
@@ -109,7 +141,12 @@ where
 
     // Delete: the object goes from the bucket too.
     let (st, _) = s
-        .call(Method::DELETE, &format!("/v1/files/{}", late["file_sid"].as_str().unwrap()), token, None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/files/{}", late["file_sid"].as_str().unwrap()),
+            token,
+            None,
+        )
         .await;
     assert_eq!(st, 204);
     assert_eq!(objects().await.len(), 2);
@@ -156,7 +193,13 @@ fn field_of(body: &Value) -> &str {
 /// A Garage key of its own with read/write on a new bucket (the default key too, to look).
 fn garage_bucket(g: &common::garage::Garage) -> (String, String, String) {
     let name = format!("ext{}", std::process::id());
-    let bucket = format!("{name}-{}", common::bytes(4, 7).iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let bucket = format!(
+        "{name}-{}",
+        common::bytes(4, 7)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
     let out = g.cli(&["key", "create", &name]);
     let value = |label: &str| {
         out.lines()
@@ -168,14 +211,18 @@ fn garage_bucket(g: &common::garage::Garage) -> (String, String, String) {
     let (id, secret) = (value("Key ID"), value("Secret key"));
     g.cli(&["bucket", "create", &bucket]);
     for key in [&id, &g.access_key] {
-        g.cli(&["bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", key]);
+        g.cli(&[
+            "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", key,
+        ]);
     }
     (bucket, id, secret)
 }
 
 #[tokio::test]
 async fn aws_container_on_garage() {
-    let Some(g) = common::garage::garage() else { return };
+    let Some(g) = common::garage::garage() else {
+        return;
+    };
     let (bucket, key_id, secret) = garage_bucket(&g);
     let host = g.endpoint.trim_start_matches("http://").to_string();
     let s = Server::start_with_flags(&["--external-endpoints", &host]).await;
@@ -186,13 +233,38 @@ async fn aws_container_on_garage() {
     };
 
     // Bad credentials and a missing bucket are refused at creation, naming the field.
-    let (st, body) = s.call(Method::POST, "/v1/containers", &c.token, Some(settings("0000", &bucket))).await;
-    assert_eq!((st, field_of(&body)), (422, "external.secret_access_key"), "{body}");
-    let (st, body) = s.call(Method::POST, "/v1/containers", &c.token, Some(settings(&secret, "nosuchbucket"))).await;
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(settings("0000", &bucket)),
+        )
+        .await;
+    assert_eq!(
+        (st, field_of(&body)),
+        (422, "external.secret_access_key"),
+        "{body}"
+    );
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(settings(&secret, "nosuchbucket")),
+        )
+        .await;
     assert_eq!((st, field_of(&body)), (422, "external.bucket"), "{body}");
 
     // Created beyond max_containers, which does not apply.
-    let (st, created) = s.call(Method::POST, "/v1/containers", &c.token, Some(settings(&secret, &bucket))).await;
+    let (st, created) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(settings(&secret, &bucket)),
+        )
+        .await;
     assert_eq!(st, 201, "{created}");
     assert_eq!(created["type"], "aws");
     assert_eq!(created["external"]["secret_access_key"], "********");
@@ -202,15 +274,35 @@ async fn aws_container_on_garage() {
 
     let url = format!("s3://{bucket}/calls/2026");
     let env = g.env();
-    exercise(&s, &c.token, &sid, "secret_access_key", &secret, || common::garage::list(&url, &env)).await;
+    exercise(&s, &c.token, &sid, "secret_access_key", &secret, || {
+        common::garage::list(&url, &env)
+    })
+    .await;
 
     // A revoked key: reads and uploads answer 502 naming the container; nothing is written.
     g.cli(&["key", "delete", "--yes", &key_id]);
-    let files = s.call(Method::GET, &format!("/v1/files?container_sid={sid}"), &c.token, None).await.1;
+    let files = s
+        .call(
+            Method::GET,
+            &format!("/v1/files?container_sid={sid}"),
+            &c.token,
+            None,
+        )
+        .await
+        .1;
     let file_sid = files["items"][0]["file_sid"].as_str().unwrap();
-    let (st, body) = s.call(Method::GET, &format!("/v1/files/{file_sid}/data"), &c.token, None).await;
+    let (st, body) = s
+        .call(
+            Method::GET,
+            &format!("/v1/files/{file_sid}/data"),
+            &c.token,
+            None,
+        )
+        .await;
     names_container(st, &body, &sid);
-    let (st, body) = s.upload_raw(&c.token, &[("container_sid", &sid)], tone_wav(1)).await;
+    let (st, body) = s
+        .upload_raw(&c.token, &[("container_sid", &sid)], tone_wav(1))
+        .await;
     names_container(st, &body, &sid);
     assert_eq!(common::garage::list(&url, &env).await.len(), 2);
     assert_eq!(s.get_container(&c.token, &sid).await["total_files"], 2);
@@ -219,9 +311,12 @@ async fn aws_container_on_garage() {
 
 #[tokio::test]
 async fn azure_container_on_azurite() {
-    let Some(mut az) = Azurite::start() else { return };
+    let Some(mut az) = Azurite::start() else {
+        return;
+    };
     az.create_container("media").await;
-    let s = Server::start_with_flags(&["--external-endpoints", &format!("127.0.0.1:{}", az.port)]).await;
+    let s = Server::start_with_flags(&["--external-endpoints", &format!("127.0.0.1:{}", az.port)])
+        .await;
     let c = tight_customer(&s).await;
     let (account, endpoint) = (az.account.clone(), az.endpoint());
     let settings = |key: &str| {
@@ -230,18 +325,47 @@ async fn azure_container_on_azurite() {
     };
 
     let wrong = common::azurite::new_key();
-    let (st, body) = s.call(Method::POST, "/v1/containers", &c.token, Some(settings(&wrong))).await;
-    assert_eq!((st, field_of(&body)), (422, "external.access_key"), "{body}");
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(settings(&wrong)),
+        )
+        .await;
+    assert_eq!(
+        (st, field_of(&body)),
+        (422, "external.access_key"),
+        "{body}"
+    );
 
     let key = az.key.clone();
-    let (st, created) = s.call(Method::POST, "/v1/containers", &c.token, Some(settings(&key))).await;
+    let (st, created) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(settings(&key)),
+        )
+        .await;
     assert_eq!(st, 201, "{created}");
     assert_eq!(created["external"]["access_key"], "********");
     let sid = created["container_sid"].as_str().unwrap().to_string();
 
-    exercise(&s, &c.token, &sid, "access_key", &key, || az.list("media", "p")).await;
+    exercise(&s, &c.token, &sid, "access_key", &key, || {
+        az.list("media", "p")
+    })
+    .await;
     let kept = az.list("media", "p").await;
-    let files = s.call(Method::GET, &format!("/v1/files?container_sid={sid}"), &c.token, None).await.1;
+    let files = s
+        .call(
+            Method::GET,
+            &format!("/v1/files?container_sid={sid}"),
+            &c.token,
+            None,
+        )
+        .await
+        .1;
     let file_sid = files["items"][0]["file_sid"].as_str().unwrap().to_string();
     let bytes = az.get("media", &kept[0]).await;
     assert_eq!(bytes, tone_wav(2), "the bucket holds the bytes as sent");
@@ -249,19 +373,47 @@ async fn azure_container_on_azurite() {
     // The account's key is rotated at the provider: the old one answers 502 naming the
     // container, until the container is given the new key (checked the same way).
     az.rotate_key();
-    let (st, body) = s.call(Method::GET, &format!("/v1/files/{file_sid}/data"), &c.token, None).await;
+    let (st, body) = s
+        .call(
+            Method::GET,
+            &format!("/v1/files/{file_sid}/data"),
+            &c.token,
+            None,
+        )
+        .await;
     names_container(st, &body, &sid);
     let (st, body) = s
-        .call(Method::PATCH, &format!("/v1/containers/{sid}"), &c.token, Some(json!({"external": settings(&key)["external"]})))
+        .call(
+            Method::PATCH,
+            &format!("/v1/containers/{sid}"),
+            &c.token,
+            Some(json!({"external": settings(&key)["external"]})),
+        )
         .await;
-    assert_eq!((st, field_of(&body)), (422, "external.access_key"), "{body}");
+    assert_eq!(
+        (st, field_of(&body)),
+        (422, "external.access_key"),
+        "{body}"
+    );
     let new_key = az.key.clone();
     let (st, body) = s
-        .call(Method::PATCH, &format!("/v1/containers/{sid}"), &c.token, Some(json!({"external": settings(&new_key)["external"]})))
+        .call(
+            Method::PATCH,
+            &format!("/v1/containers/{sid}"),
+            &c.token,
+            Some(json!({"external": settings(&new_key)["external"]})),
+        )
         .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["external"]["access_key"], "********");
-    let (st, _) = s.call(Method::GET, &format!("/v1/files/{file_sid}/data"), &c.token, None).await;
+    let (st, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/files/{file_sid}/data"),
+            &c.token,
+            None,
+        )
+        .await;
     assert_eq!(st, 200);
     assert!(!s.log().contains(&new_key));
 }
@@ -284,22 +436,52 @@ async fn endpoints_are_limited_to_the_listed_hosts_and_public_provider_endpoints
         "https://storage.example.com",
         "http://s3.amazonaws.com",
     ] {
-        let (st, body) = s.call(Method::POST, "/v1/containers", &c.token, Some(aws(refused))).await;
-        assert_eq!((st, field_of(&body)), (400, "external.endpoint"), "{refused}: {body}");
+        let (st, body) = s
+            .call(Method::POST, "/v1/containers", &c.token, Some(aws(refused)))
+            .await;
+        assert_eq!(
+            (st, field_of(&body)),
+            (400, "external.endpoint"),
+            "{refused}: {body}"
+        );
     }
     // A listed host passes the rule (here nothing listens: the bucket is unreachable, 422).
-    let (st, body) = s.call(Method::POST, "/v1/containers", &c.token, Some(aws("http://127.0.0.1:9"))).await;
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(aws("http://127.0.0.1:9")),
+        )
+        .await;
     assert_eq!(st, 422, "{body}");
     // Settings are checked per type; type is fixed at creation.
     let (st, body) = s
-        .call(Method::POST, "/v1/containers", &c.token, Some(json!({"type": "aws", "external": {"bucket": "b"}})))
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(json!({"type": "aws", "external": {"bucket": "b"}})),
+        )
         .await;
     assert_eq!((st, field_of(&body)), (400, "external.region"), "{body}");
-    let (st, body) = s.call(Method::POST, "/v1/containers", &c.token, Some(json!({"type": "gcp"}))).await;
+    let (st, body) = s
+        .call(
+            Method::POST,
+            "/v1/containers",
+            &c.token,
+            Some(json!({"type": "gcp"})),
+        )
+        .await;
     assert_eq!((st, field_of(&body)), (400, "external"), "{body}");
     let sid = s.container(&c.token, json!({})).await;
     let (st, body) = s
-        .call(Method::PATCH, &format!("/v1/containers/{sid}"), &c.token, Some(json!({"type": "aws"})))
+        .call(
+            Method::PATCH,
+            &format!("/v1/containers/{sid}"),
+            &c.token,
+            Some(json!({"type": "aws"})),
+        )
         .await;
     assert_eq!((st, field_of(&body)), (400, "type"), "{body}");
     assert_eq!(s.get_container(&c.token, &sid).await["type"], "internal");

@@ -67,9 +67,9 @@ impl EndpointPolicy {
     /// Whether `host` is listed for some port (what a resolver sees, without the port).
     pub fn lists_host(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        self.allowed
-            .iter()
-            .any(|a| a.host.trim_start_matches('[').trim_end_matches(']') == host.to_ascii_lowercase())
+        self.allowed.iter().any(|a| {
+            a.host.trim_start_matches('[').trim_end_matches(']') == host.to_ascii_lowercase()
+        })
     }
 
     fn lists(&self, host: &str, port: u16) -> bool {
@@ -132,8 +132,12 @@ impl EndpointPolicy {
 /// The providers' public endpoints (their HTTPS APIs), by host.
 fn is_provider_host(kind: ContainerType, host: &str) -> bool {
     match kind {
-        ContainerType::Aws => host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"),
-        ContainerType::Gcp => host == "storage.googleapis.com" || host.ends_with(".storage.googleapis.com"),
+        ContainerType::Aws => {
+            host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+        }
+        ContainerType::Gcp => {
+            host == "storage.googleapis.com" || host.ends_with(".storage.googleapis.com")
+        }
         ContainerType::Azure => host.ends_with(".blob.core.windows.net"),
         ContainerType::Internal => false,
     }
@@ -172,10 +176,20 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) embed an IPv4 address.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+        return is_public_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ));
     }
     if s[0] == 0x2002 {
-        return is_public_v4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+        return is_public_v4(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
     }
     !(ip.is_loopback()
         || ip.is_unspecified()
@@ -198,14 +212,34 @@ mod tests {
     #[test]
     fn only_public_addresses_are_public() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1",
-            "fd12:3456::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1",
-            "2002:c0a8:0101::1", "2001:db8::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:c0a8:0101::1",
+            "2001:db8::1",
         ] {
             assert!(!is_public(ip(private)), "{private} must not be public");
         }
-        for public in ["52.216.1.1", "142.250.1.1", "2a00:1450:4001::1", "::ffff:8.8.8.8"] {
+        for public in [
+            "52.216.1.1",
+            "142.250.1.1",
+            "2a00:1450:4001::1",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(ip(public)), "{public} is public");
         }
     }
@@ -213,9 +247,15 @@ mod tests {
     #[test]
     fn unlisted_endpoints_must_be_the_providers_over_https() {
         let none = EndpointPolicy::default();
-        assert!(none.check_url(ContainerType::Aws, "https://s3.eu-west-1.amazonaws.com").is_ok());
-        assert!(none.check_url(ContainerType::Azure, "https://acct.blob.core.windows.net").is_ok());
-        assert!(none.check_url(ContainerType::Gcp, "https://storage.googleapis.com").is_ok());
+        assert!(none
+            .check_url(ContainerType::Aws, "https://s3.eu-west-1.amazonaws.com")
+            .is_ok());
+        assert!(none
+            .check_url(ContainerType::Azure, "https://acct.blob.core.windows.net")
+            .is_ok());
+        assert!(none
+            .check_url(ContainerType::Gcp, "https://storage.googleapis.com")
+            .is_ok());
         for bad in [
             "http://s3.eu-west-1.amazonaws.com",
             "https://127.0.0.1:9000",
@@ -230,7 +270,9 @@ mod tests {
                 "{bad}: {refused:?}"
             );
         }
-        assert!(none.check_url(ContainerType::Gcp, "https://s3.amazonaws.com").is_err());
+        assert!(none
+            .check_url(ContainerType::Gcp, "https://s3.amazonaws.com")
+            .is_err());
     }
 
     #[test]
@@ -241,14 +283,29 @@ mod tests {
             .map_err(|e| e.to_string())?;
         assert!(e.listed && policy.admits(&e, ip("127.0.0.1")));
         assert_eq!(e.url, "http://127.0.0.1:3900");
-        assert!(policy.check_url(ContainerType::Aws, "http://127.0.0.1:3901").is_err(), "port listed");
-        assert!(policy.check_url(ContainerType::Aws, "http://minio.lan:9000").is_ok(), "any port");
-        assert!(policy.check_url(ContainerType::Azure, "http://[::1]:10000/devstoreaccount1").is_ok());
+        assert!(
+            policy
+                .check_url(ContainerType::Aws, "http://127.0.0.1:3901")
+                .is_err(),
+            "port listed"
+        );
+        assert!(
+            policy
+                .check_url(ContainerType::Aws, "http://minio.lan:9000")
+                .is_ok(),
+            "any port"
+        );
+        assert!(policy
+            .check_url(ContainerType::Azure, "http://[::1]:10000/devstoreaccount1")
+            .is_ok());
         assert!(policy.lists_host("minio.lan") && policy.lists_host("::1"));
         let public = policy
             .check_url(ContainerType::Aws, "https://s3.amazonaws.com")
             .map_err(|e| e.to_string())?;
-        assert!(!policy.admits(&public, ip("10.0.0.1")), "public names must resolve publicly");
+        assert!(
+            !policy.admits(&public, ip("10.0.0.1")),
+            "public names must resolve publicly"
+        );
         assert!(EndpointPolicy::parse("http://x/y").is_err());
         Ok(())
     }

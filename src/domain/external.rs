@@ -338,13 +338,18 @@ mod tests {
         );
         assert_eq!(
             missing.err(),
-            Some(DomainError::invalid("external.secret_access_key", "is required"))
+            Some(DomainError::invalid(
+                "external.secret_access_key",
+                "is required"
+            ))
         );
         let other = ExternalInput::parse(
             ContainerType::Azure,
             json!({"account": "a", "container": "c", "access_key": "k", "bucket": "b"}),
         );
-        assert!(matches!(other, Err(DomainError::InvalidInput { field, .. }) if field == "external.bucket"));
+        assert!(
+            matches!(other, Err(DomainError::InvalidInput { field, .. }) if field == "external.bucket")
+        );
     }
 
     #[test]

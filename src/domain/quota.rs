@@ -191,6 +191,18 @@ pub fn upload_limit(
     }
 }
 
+/// What limits a body whose container is not known yet and may be external (no quota of ours
+/// bounds it): the server's maximum alone (413).
+pub fn size_limit(server_max: u64) -> UploadLimit {
+    UploadLimit {
+        max_bytes: server_max,
+        exceeded: DomainError::TooLarge {
+            field: "max_file_size".into(),
+            message: format!("files may have at most {server_max} bytes"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,7 +100,10 @@ mod tests {
         if let Some(last) = altered.last_mut() {
             *last ^= 1;
         }
-        assert_eq!(sealer.open("container-1", &altered), Err(SealError::Unreadable));
+        assert_eq!(
+            sealer.open("container-1", &altered),
+            Err(SealError::Unreadable)
+        );
         assert_eq!(sealer.open("container-1", b""), Err(SealError::Unreadable));
         assert!(Sealer::new(&[0u8; 16]).is_err());
         Ok(())

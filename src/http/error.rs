@@ -163,7 +163,8 @@ impl From<Error> for ApiError {
                 container_sid,
                 reason,
             }) => {
-                let message = format!("the external bucket of container {container_sid} failed: {reason}");
+                let message =
+                    format!("the external bucket of container {container_sid} failed: {reason}");
                 let mut e = ApiError::new(StatusCode::BAD_GATEWAY, "external bucket failed");
                 e.errors.push(FieldError {
                     field: Some("container_sid".into()),

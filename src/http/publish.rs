@@ -220,12 +220,20 @@ async fn cached(
         Err(miss) => miss,
     };
     let file = fetch.await?;
-    let store = external::store_of_file(state, &file).await.map_err(ApiError::from)?;
+    let store = external::store_of_file(state, &file)
+        .await
+        .map_err(ApiError::from)?;
     let mut repr = Representation::of_file(&file);
     let open = if store.external {
         // A customer's bucket that fails answers 502 now; an entry is cached only open, so a
         // hit never reads through our own store.
-        Some(store.blobs.open(&file.blob_key).await.map_err(|e| ApiError::from(Error::from(e)))?)
+        Some(
+            store
+                .blobs
+                .open(&file.blob_key)
+                .await
+                .map_err(|e| ApiError::from(Error::from(e)))?,
+        )
     } else {
         // Opened once for every request the cache answers; if it cannot be opened now, reads
         // go through the store, which reports the problem properly.

@@ -13,8 +13,8 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::store::upload::{Stored, Upload};
 use crate::store::BlobStore;
-use std::sync::Arc;
 use crate::transcode::variant::conversion;
+use std::sync::Arc;
 
 /// What the client asked the stored file to become.
 #[derive(Debug, Clone, Copy)]

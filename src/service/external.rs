@@ -33,9 +33,8 @@ pub async fn store_of(state: &AppState, c: &Container) -> Result<Arc<dyn BlobSto
             .sealer
             .open(sid, &ext.sealed_secret)
             .map_err(|e| BlobError::Config(e.to_string()))?;
-        let secret = Secret::new(
-            String::from_utf8(secret).map_err(|e| BlobError::Config(e.to_string()))?,
-        );
+        let secret =
+            Secret::new(String::from_utf8(secret).map_err(|e| BlobError::Config(e.to_string()))?);
         state
             .external
             .connect(&Spec {
@@ -123,7 +122,11 @@ async fn check_endpoint(state: &AppState, kind: ContainerType, endpoint: &str) -
     if e.listed {
         return Ok(());
     }
-    let host = e.host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = e
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), e.port))
         .await
         .map_err(|_| {
@@ -144,7 +147,10 @@ async fn check_endpoint(state: &AppState, kind: ContainerType, endpoint: &str) -
 async fn probe(store: &dyn BlobStore) -> std::result::Result<(), BlobError> {
     let key = format!("mediastore-probe-{}", uuid::Uuid::new_v4().simple());
     let mut w = store.begin(&key).await?;
-    if let Err(e) = w.write(bytes::Bytes::from_static(b"mediastore probe")).await {
+    if let Err(e) = w
+        .write(bytes::Bytes::from_static(b"mediastore probe"))
+        .await
+    {
         w.abort().await;
         return Err(e);
     }
@@ -175,7 +181,11 @@ fn refused(kind: ContainerType, e: BlobError) -> crate::error::Error {
             "these credentials cannot be used".to_string(),
         ),
         _ => (
-            field(if kind == ContainerType::Azure { "account" } else { kind.bucket_field() }),
+            field(if kind == ContainerType::Azure {
+                "account"
+            } else {
+                kind.bucket_field()
+            }),
             "the bucket could not be reached to check the credentials".to_string(),
         ),
     };

@@ -88,9 +88,27 @@ pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -
 }
 
 /// The limit of a body whose container is not known yet: the server's maximum and what the
-/// customer's quota leaves. The container's own limits are checked once it is known.
-pub fn server_limit(state: &AppState, owner: &Customer) -> Limit {
-    to_limit(quota::upload_limit(owner, None, state.config.max_file_size))
+/// customer's quota leaves, unless the customer has an external container (which the body may
+/// be for, and which no quota of ours bounds): then the server's maximum alone. The container's
+/// own limits, and the quotas (atomically, with the file), are checked once it is known.
+pub async fn server_limit(state: &AppState, owner: &Customer) -> Result<Limit> {
+    // External containers take no slot of max_containers, so look past the first page.
+    let mut page = 1;
+    loop {
+        let found = state.meta.list_containers(&owner.id, page, 100).await?;
+        if found.items.iter().any(Container::is_external) {
+            return Ok(to_limit(quota::size_limit(state.config.max_file_size)));
+        }
+        if found.items.len() < 100 {
+            break;
+        }
+        page += 1;
+    }
+    Ok(to_limit(quota::upload_limit(
+        owner,
+        None,
+        state.config.max_file_size,
+    )))
 }
 
 fn to_limit(l: quota::UploadLimit) -> Limit {
@@ -218,7 +236,12 @@ async fn describe(
     };
     admits_classification(&container, classification)?;
     let media = if classification == Classification::Media {
-        probe_audio(received.store().as_ref(), &received.stored.key, &detected.content_format).await
+        probe_audio(
+            received.store().as_ref(),
+            &received.stored.key,
+            &detected.content_format,
+        )
+        .await
     } else {
         None
     };

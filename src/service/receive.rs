@@ -66,7 +66,11 @@ impl Received {
             self.discard().await;
             return Err(limit.exceeded.clone().into());
         }
-        let body = match self.blobs.read_range(&self.stored.key, 0, self.stored.size).await {
+        let body = match self
+            .blobs
+            .read_range(&self.stored.key, 0, self.stored.size)
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
                 self.discard().await;

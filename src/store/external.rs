@@ -22,9 +22,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::client::{DnsFuture, DnsResolver};
 use object_store::{ClientOptions, RetryConfig};
 
-use super::blob::{
-    BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob,
-};
+use super::blob::{BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob};
 use super::blob_cache::BlobCache;
 use super::s3::S3Blobs;
 use crate::domain::endpoint::{is_public, Endpoint, EndpointPolicy};
@@ -181,7 +179,9 @@ impl ExternalStores {
             }
             ContainerType::Gcp => gcp(spec, endpoint.as_ref()).await?,
             ContainerType::Internal => {
-                return Err(BlobError::Config("an internal container has no bucket".into()))
+                return Err(BlobError::Config(
+                    "an internal container has no bucket".into(),
+                ))
             }
         };
         Ok(store)
@@ -211,7 +211,10 @@ fn retry() -> RetryConfig {
 /// `GcsBlobs::connect(GcsSettings { bucket, prefix, service_account_json, endpoint }).await`.
 /// Its HTTP client is its own: the endpoint rule is checked here, before it is called (the
 /// per-connection address check of [`GuardedDns`] applies to the `object_store` clients).
-async fn gcp(_spec: &Spec<'_>, _endpoint: Option<&Endpoint>) -> Result<Arc<dyn BlobStore>, BlobError> {
+async fn gcp(
+    _spec: &Spec<'_>,
+    _endpoint: Option<&Endpoint>,
+) -> Result<Arc<dyn BlobStore>, BlobError> {
     Err(BlobError::Unsupported(
         "gcp backend not available in this build".into(),
     ))

@@ -5,11 +5,11 @@
 use sqlx::Row;
 
 use super::meta::{ContainerUpdate, CustomerDump, FileQuery, MetaError, Secret, TokenRecord};
+use crate::domain::external::{ContainerType, External};
 use crate::domain::model::{
     Classification, Container, Customer, FileRecord, MediaInfo, Publish, ThresholdAction,
     UniqueKeys,
 };
-use crate::domain::external::{ContainerType, External};
 use crate::domain::{threshold, DomainError, Timestamp};
 
 /// Reading one column of a row, whatever the driver.

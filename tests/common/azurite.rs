@@ -166,7 +166,12 @@ impl Azurite {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "{}",
+            resp.text().await.unwrap()
+        );
     }
 
     /// A client of blob container `name`, through the emulator's own API.

@@ -117,7 +117,10 @@ async fn upload_multipart(
                         let t = files::target(state, owner, c).await?;
                         (t.blobs, t.limit)
                     }
-                    None => (state.blobs.clone(), files::server_limit(state, owner)),
+                    None => (
+                        state.blobs.clone(),
+                        files::server_limit(state, owner).await?,
+                    ),
                 };
                 let received = receive(&blobs, field, &limit).await?;
                 data = Some((received, filename));
