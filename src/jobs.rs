@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::app::AppState;
 use crate::domain::{threshold, Timestamp};
-use crate::service::files;
+use crate::service::files::{self, Removal};
 use crate::store::cluster::CleanupClaim;
 use crate::store::{BlobError, BlobStore, MetaStore};
 
@@ -114,7 +114,7 @@ pub async fn cleanup_once(
             break;
         }
         for f in batch {
-            if files::remove(state, None, &f.file_sid).await? {
+            if files::remove(state, None, &f.file_sid, Removal::Cleanup).await? {
                 expired += 1;
             }
         }
@@ -155,7 +155,7 @@ async fn evict_lru(
             if bytes <= 0 && files <= 0 {
                 break;
             }
-            if files::remove(state, Some(customer_id), &f.file_sid).await? {
+            if files::remove(state, Some(customer_id), &f.file_sid, Removal::Cleanup).await? {
                 evicted += 1;
                 bytes -= f.size;
                 files -= 1;

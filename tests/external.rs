@@ -35,16 +35,7 @@ async fn upload_data_first(
             reqwest::multipart::Part::bytes(bytes).file_name("late.wav"),
         )
         .text("file_object", file_object.to_string());
-    let resp = s
-        .client
-        .post(s.url("/v1/files"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let st = resp.status().as_u16();
-    (st, resp.json().await.unwrap_or(Value::Null))
+    s.upload_form(token, form).await
 }
 
 async fn get(s: &Server, url: &str, token: Option<&str>, range: Option<&str>) -> reqwest::Response {
@@ -190,6 +181,40 @@ fn field_of(body: &Value) -> &str {
     body["errors"][0]["field"].as_str().unwrap_or_default()
 }
 
+/// Asserts an error answer's status and the field it names.
+fn refused(answer: &(u16, Value), status: u16, field: &str) {
+    assert_eq!(
+        (answer.0, field_of(&answer.1)),
+        (status, field),
+        "{}",
+        answer.1
+    );
+}
+
+async fn create(s: &Server, token: &str, body: Value) -> (u16, Value) {
+    s.call(Method::POST, "/v1/containers", token, Some(body))
+        .await
+}
+
+async fn patch_external(s: &Server, token: &str, sid: &str, external: Value) -> (u16, Value) {
+    let path = format!("/v1/containers/{sid}");
+    let body = json!({ "external": external });
+    s.call(Method::PATCH, &path, token, Some(body)).await
+}
+
+/// `GET /v1/files/{sid}/data` as status and JSON (an error's body).
+async fn read_data(s: &Server, token: &str, file_sid: &str) -> (u16, Value) {
+    let path = format!("/v1/files/{file_sid}/data");
+    s.call(Method::GET, &path, token, None).await
+}
+
+/// The sid of a file of container `sid`.
+async fn a_file_of(s: &Server, token: &str, sid: &str) -> String {
+    let path = format!("/v1/files?container_sid={sid}");
+    let (_, files) = s.call(Method::GET, &path, token, None).await;
+    files["items"][0]["file_sid"].as_str().unwrap().to_string()
+}
+
 /// A Garage key of its own with read/write on a new bucket (the default key too, to look).
 fn garage_bucket(g: &common::garage::Garage) -> (String, String, String) {
     let name = format!("ext{}", std::process::id());
@@ -233,38 +258,13 @@ async fn aws_container_on_garage() {
     };
 
     // Bad credentials and a missing bucket are refused at creation, naming the field.
-    let (st, body) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(settings("0000", &bucket)),
-        )
-        .await;
-    assert_eq!(
-        (st, field_of(&body)),
-        (422, "external.secret_access_key"),
-        "{body}"
-    );
-    let (st, body) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(settings(&secret, "nosuchbucket")),
-        )
-        .await;
-    assert_eq!((st, field_of(&body)), (422, "external.bucket"), "{body}");
+    let bad_secret = create(&s, &c.token, settings("0000", &bucket)).await;
+    refused(&bad_secret, 422, "external.secret_access_key");
+    let no_bucket = create(&s, &c.token, settings(&secret, "nosuchbucket")).await;
+    refused(&no_bucket, 422, "external.bucket");
 
     // Created beyond max_containers, which does not apply.
-    let (st, created) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(settings(&secret, &bucket)),
-        )
-        .await;
+    let (st, created) = create(&s, &c.token, settings(&secret, &bucket)).await;
     assert_eq!(st, 201, "{created}");
     assert_eq!(created["type"], "aws");
     assert_eq!(created["external"]["secret_access_key"], "********");
@@ -274,37 +274,19 @@ async fn aws_container_on_garage() {
 
     let url = format!("s3://{bucket}/calls/2026");
     let env = g.env();
-    exercise(&s, &c.token, &sid, "secret_access_key", &secret, || {
-        common::garage::list(&url, &env)
-    })
-    .await;
+    let objects = || common::garage::list(&url, &env);
+    exercise(&s, &c.token, &sid, "secret_access_key", &secret, objects).await;
 
     // A revoked key: reads and uploads answer 502 naming the container; nothing is written.
     g.cli(&["key", "delete", "--yes", &key_id]);
-    let files = s
-        .call(
-            Method::GET,
-            &format!("/v1/files?container_sid={sid}"),
-            &c.token,
-            None,
-        )
-        .await
-        .1;
-    let file_sid = files["items"][0]["file_sid"].as_str().unwrap();
-    let (st, body) = s
-        .call(
-            Method::GET,
-            &format!("/v1/files/{file_sid}/data"),
-            &c.token,
-            None,
-        )
-        .await;
+    let file_sid = a_file_of(&s, &c.token, &sid).await;
+    let (st, body) = read_data(&s, &c.token, &file_sid).await;
     names_container(st, &body, &sid);
     let (st, body) = s
         .upload_raw(&c.token, &[("container_sid", &sid)], tone_wav(1))
         .await;
     names_container(st, &body, &sid);
-    assert_eq!(common::garage::list(&url, &env).await.len(), 2);
+    assert_eq!(objects().await.len(), 2);
     assert_eq!(s.get_container(&c.token, &sid).await["total_files"], 2);
     assert!(!s.log().contains(&secret));
 }
@@ -315,39 +297,25 @@ async fn azure_container_on_azurite() {
         return;
     };
     az.create_container("media").await;
-    let s = Server::start_with_flags(&["--external-endpoints", &format!("127.0.0.1:{}", az.port)])
-        .await;
+    let listed = format!("127.0.0.1:{}", az.port);
+    let s = Server::start_with_flags(&["--external-endpoints", &listed]).await;
     let c = tight_customer(&s).await;
     let (account, endpoint) = (az.account.clone(), az.endpoint());
     let settings = |key: &str| {
-        json!({"type": "azure", "external": {"account": account, "container": "media", "prefix": "p",
-            "access_key": key, "endpoint": endpoint}})
+        json!({"account": account, "container": "media", "prefix": "p", "access_key": key,
+            "endpoint": endpoint})
     };
+    let azure = |key: &str| json!({"type": "azure", "external": settings(key)});
 
     let wrong = common::azurite::new_key();
-    let (st, body) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(settings(&wrong)),
-        )
-        .await;
-    assert_eq!(
-        (st, field_of(&body)),
-        (422, "external.access_key"),
-        "{body}"
+    refused(
+        &create(&s, &c.token, azure(&wrong)).await,
+        422,
+        "external.access_key",
     );
 
     let key = az.key.clone();
-    let (st, created) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(settings(&key)),
-        )
-        .await;
+    let (st, created) = create(&s, &c.token, azure(&key)).await;
     assert_eq!(st, 201, "{created}");
     assert_eq!(created["external"]["access_key"], "********");
     let sid = created["container_sid"].as_str().unwrap().to_string();
@@ -357,65 +325,28 @@ async fn azure_container_on_azurite() {
     })
     .await;
     let kept = az.list("media", "p").await;
-    let files = s
-        .call(
-            Method::GET,
-            &format!("/v1/files?container_sid={sid}"),
-            &c.token,
-            None,
-        )
-        .await
-        .1;
-    let file_sid = files["items"][0]["file_sid"].as_str().unwrap().to_string();
+    let file_sid = a_file_of(&s, &c.token, &sid).await;
     let bytes = az.get("media", &kept[0]).await;
     assert_eq!(bytes, tone_wav(2), "the bucket holds the bytes as sent");
 
     // The account's key is rotated at the provider: the old one answers 502 naming the
     // container, until the container is given the new key (checked the same way).
     az.rotate_key();
-    let (st, body) = s
-        .call(
-            Method::GET,
-            &format!("/v1/files/{file_sid}/data"),
-            &c.token,
-            None,
-        )
-        .await;
+    let (st, body) = read_data(&s, &c.token, &file_sid).await;
     names_container(st, &body, &sid);
-    let (st, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/v1/containers/{sid}"),
-            &c.token,
-            Some(json!({"external": settings(&key)["external"]})),
-        )
-        .await;
-    assert_eq!(
-        (st, field_of(&body)),
-        (422, "external.access_key"),
-        "{body}"
-    );
+    let stale = patch_external(&s, &c.token, &sid, settings(&key)).await;
+    refused(&stale, 422, "external.access_key");
     let new_key = az.key.clone();
-    let (st, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/v1/containers/{sid}"),
-            &c.token,
-            Some(json!({"external": settings(&new_key)["external"]})),
-        )
-        .await;
+    let (st, body) = patch_external(&s, &c.token, &sid, settings(&new_key)).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["external"]["access_key"], "********");
-    let (st, _) = s
-        .call(
-            Method::GET,
-            &format!("/v1/files/{file_sid}/data"),
-            &c.token,
-            None,
-        )
-        .await;
-    assert_eq!(st, 200);
+    assert_eq!(read_data(&s, &c.token, &file_sid).await.0, 200);
     assert!(!s.log().contains(&new_key));
+    // While it holds files, the container's files cannot be moved to another place.
+    let mut moved = settings(&new_key);
+    moved["prefix"] = json!("elsewhere");
+    let move_refused = patch_external(&s, &c.token, &sid, moved).await;
+    refused(&move_refused, 409, "external.container");
 }
 
 #[tokio::test]
@@ -426,7 +357,7 @@ async fn endpoints_are_limited_to_the_listed_hosts_and_public_provider_endpoints
         json!({"type": "aws", "external": {"bucket": "b", "region": "r", "endpoint": endpoint,
             "access_key_id": "AK", "secret_access_key": "SK"}})
     };
-    for refused in [
+    for unlisted in [
         "http://127.0.0.1:3900",
         "https://127.0.0.2",
         "http://localhost:9",
@@ -436,54 +367,33 @@ async fn endpoints_are_limited_to_the_listed_hosts_and_public_provider_endpoints
         "https://storage.example.com",
         "http://s3.amazonaws.com",
     ] {
-        let (st, body) = s
-            .call(Method::POST, "/v1/containers", &c.token, Some(aws(refused)))
-            .await;
-        assert_eq!(
-            (st, field_of(&body)),
-            (400, "external.endpoint"),
-            "{refused}: {body}"
+        refused(
+            &create(&s, &c.token, aws(unlisted)).await,
+            400,
+            "external.endpoint",
         );
     }
     // A listed host passes the rule (here nothing listens: the bucket is unreachable, 422).
-    let (st, body) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(aws("http://127.0.0.1:9")),
-        )
-        .await;
-    assert_eq!(st, 422, "{body}");
+    assert_eq!(create(&s, &c.token, aws("http://127.0.0.1:9")).await.0, 422);
+    // gcp settings are read, checked and refused the same way (nothing listens there).
+    let gcp = json!({"type": "gcp", "external": {"bucket": "b", "endpoint": "http://127.0.0.1:9",
+        "service_account_json": {"type": "service_account", "private_key": "GCPSECRET"}}});
+    assert_eq!(create(&s, &c.token, gcp).await.0, 422);
+    assert!(!s.log().contains("GCPSECRET"));
     // Settings are checked per type; type is fixed at creation.
-    let (st, body) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(json!({"type": "aws", "external": {"bucket": "b"}})),
-        )
-        .await;
-    assert_eq!((st, field_of(&body)), (400, "external.region"), "{body}");
-    let (st, body) = s
-        .call(
-            Method::POST,
-            "/v1/containers",
-            &c.token,
-            Some(json!({"type": "gcp"})),
-        )
-        .await;
-    assert_eq!((st, field_of(&body)), (400, "external"), "{body}");
+    let partial = json!({"type": "aws", "external": {"bucket": "b"}});
+    refused(&create(&s, &c.token, partial).await, 400, "external.region");
+    refused(
+        &create(&s, &c.token, json!({"type": "gcp"})).await,
+        400,
+        "external",
+    );
     let sid = s.container(&c.token, json!({})).await;
-    let (st, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/v1/containers/{sid}"),
-            &c.token,
-            Some(json!({"type": "aws"})),
-        )
+    let path = format!("/v1/containers/{sid}");
+    let retype = s
+        .call(Method::PATCH, &path, &c.token, Some(json!({"type": "aws"})))
         .await;
-    assert_eq!((st, field_of(&body)), (400, "type"), "{body}");
+    refused(&retype, 400, "type");
     assert_eq!(s.get_container(&c.token, &sid).await["type"], "internal");
     assert!(!s.log().contains("\"SK\""));
 }

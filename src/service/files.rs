@@ -368,12 +368,26 @@ pub async fn update(
     Ok(updated)
 }
 
+/// Who removes a file: its owner's request, or the cleanup (expiry, `delete_lru`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Request,
+    Cleanup,
+}
+
 /// Deletes a file's metadata (and totals) first, then its bytes, and tells every cache: a
 /// crash in between leaves only orphan bytes, which start-up repair removes. In a customer's
-/// own bucket, which start-up repair never sweeps, the bytes go first: a failing bucket
-/// answers 502 and the file stays whole. `customer_id` limits it to the caller's files; the
-/// cleanup passes `None`. False when there is no such file.
-pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> Result<bool> {
+/// own bucket, which start-up repair never sweeps, a request removes the bytes first: a failing
+/// bucket answers 502 and the file stays whole. The cleanup cannot wait for a customer's bucket
+/// (a revoked key would stop every expiry behind it), so there the file goes as due and bytes
+/// the bucket refuses to remove stay in it, reported in the log. `customer_id` limits it to
+/// that customer's files. False when there is no such file.
+pub async fn remove(
+    state: &AppState,
+    customer_id: Option<&str>,
+    sid: &str,
+    why: Removal,
+) -> Result<bool> {
     let found = match customer_id {
         Some(c) => state.meta.file(c, sid).await?,
         None => state.meta.file_by_sid(sid).await?,
@@ -381,9 +395,22 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
     let Some(found) = found else {
         return Ok(false);
     };
-    let store = external::store_of_file(state, &found).await?;
-    if store.external {
-        store.blobs.delete(&found.blob_key).await?;
+    let store = match external::store_of_file(state, &found).await {
+        Ok(store) => Some(store),
+        Err(e) if why == Removal::Cleanup => {
+            tracing::warn!(file_sid = sid, error = %e, "external bucket unavailable: its bytes stay there");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(store) = store.as_ref().filter(|s| s.external) {
+        match store.blobs.delete(&found.blob_key).await {
+            Ok(()) => {}
+            Err(e) if why == Removal::Cleanup => {
+                tracing::warn!(file_sid = sid, error = %e, "external bucket refused the delete: its bytes stay there");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let Some(file) = state.meta.delete_file(customer_id, sid).await? else {
         return Ok(false);
@@ -392,7 +419,7 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
         file_sid: file.file_sid.clone(),
         blob_key: file.blob_key.clone(),
     });
-    if !store.external {
+    if let Some(store) = store.filter(|s| !s.external) {
         if let Err(e) = store.blobs.delete(&file.blob_key).await {
             tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
         }
@@ -403,7 +430,7 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
 
 /// Deletes one of the caller's files.
 pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()> {
-    if remove(state, Some(&owner.id), sid).await? {
+    if remove(state, Some(&owner.id), sid, Removal::Request).await? {
         Ok(())
     } else {
         Err(not_found())

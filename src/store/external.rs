@@ -24,7 +24,7 @@ use object_store::{ClientOptions, RetryConfig};
 
 use super::blob::{BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy, OpenBlob};
 use super::blob_cache::BlobCache;
-use super::s3::S3Blobs;
+use super::s3::{ObjectBackend, S3Blobs};
 use crate::domain::endpoint::{is_public, Endpoint, EndpointPolicy};
 use crate::domain::external::{ContainerType, Location, Secret};
 
@@ -134,9 +134,8 @@ impl ExternalStores {
             .transpose()
             .map_err(|e| BlobError::Config(e.to_string()))?;
         let options = self.client_options(endpoint.as_ref());
-        let scope = format!("external:{}", spec.container_sid);
         let build = |e: object_store::Error| BlobError::Config(e.to_string());
-        let store: Arc<dyn BlobStore> = match spec.kind {
+        let client: Arc<dyn ObjectBackend> = match spec.kind {
             ContainerType::Aws => {
                 let mut b = AmazonS3Builder::new()
                     .with_bucket_name(spec.location.bucket.clone().unwrap_or_default())
@@ -151,13 +150,7 @@ impl ExternalStores {
                         .with_endpoint(e.url.clone())
                         .with_virtual_hosted_style_request(false);
                 }
-                Arc::new(S3Blobs::new(
-                    Arc::new(b.build().map_err(build)?),
-                    &spec.location.prefix,
-                    self.part_size,
-                    Arc::clone(&self.cache),
-                    &scope,
-                ))
+                Arc::new(b.build().map_err(build)?)
             }
             ContainerType::Azure => {
                 let mut b = MicrosoftAzureBuilder::new()
@@ -169,22 +162,24 @@ impl ExternalStores {
                 if let Some(e) = &endpoint {
                     b = b.with_endpoint(e.url.clone());
                 }
-                Arc::new(S3Blobs::new(
-                    Arc::new(b.build().map_err(build)?),
-                    &spec.location.prefix,
-                    self.part_size,
-                    Arc::clone(&self.cache),
-                    &scope,
-                ))
+                Arc::new(b.build().map_err(build)?)
             }
-            ContainerType::Gcp => gcp(spec, endpoint.as_ref()).await?,
+            ContainerType::Gcp => return gcp(spec, endpoint.as_ref()).await,
             ContainerType::Internal => {
                 return Err(BlobError::Config(
                     "an internal container has no bucket".into(),
                 ))
             }
         };
-        Ok(store)
+        // S3 and Azure Blob share the object-store layer (multipart uploads, ranged reads,
+        // the node's cache under a scope of the container's own).
+        Ok(Arc::new(S3Blobs::new(
+            client,
+            &spec.location.prefix,
+            self.part_size,
+            Arc::clone(&self.cache),
+            &format!("external:{}", spec.container_sid),
+        )))
     }
 
     fn client_options(&self, endpoint: Option<&Endpoint>) -> ClientOptions {
@@ -289,19 +284,16 @@ impl ExternalBlobs {
         }
     }
 
-    fn fail(&self, e: BlobError, stage: Stage) -> BlobError {
-        Self::report(&self.container_sid, e, stage)
+    /// `r`, a failure reported as the container's.
+    fn check<T>(&self, r: Result<T, BlobError>, stage: Stage) -> Result<T, BlobError> {
+        r.map_err(|e| Self::report(&self.container_sid, e, stage))
     }
 }
 
 #[async_trait]
 impl BlobStore for ExternalBlobs {
     async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError> {
-        let inner = self
-            .inner
-            .begin(key)
-            .await
-            .map_err(|e| self.fail(e, Stage::Write))?;
+        let inner = self.check(self.inner.begin(key).await, Stage::Write)?;
         Ok(Box::new(ExternalWriter {
             inner,
             container_sid: self.container_sid.clone(),
@@ -309,11 +301,7 @@ impl BlobStore for ExternalBlobs {
     }
 
     async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        let inner = self
-            .inner
-            .open(key)
-            .await
-            .map_err(|e| self.fail(e, Stage::Read))?;
+        let inner = self.check(self.inner.open(key).await, Stage::Read)?;
         Ok(Arc::new(ExternalBlob {
             inner,
             container_sid: self.container_sid.clone(),
@@ -321,31 +309,19 @@ impl BlobStore for ExternalBlobs {
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        self.inner
-            .read_range(key, offset, len)
-            .await
-            .map_err(|e| self.fail(e, Stage::Read))
+        self.check(self.inner.read_range(key, offset, len).await, Stage::Read)
     }
 
     async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        self.inner
-            .read_small(key, offset, len)
-            .await
-            .map_err(|e| self.fail(e, Stage::Read))
+        self.check(self.inner.read_small(key, offset, len).await, Stage::Read)
     }
 
     async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {
-        self.inner
-            .local_copy(key)
-            .await
-            .map_err(|e| self.fail(e, Stage::Read))
+        self.check(self.inner.local_copy(key).await, Stage::Read)
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        self.inner
-            .delete(key)
-            .await
-            .map_err(|e| self.fail(e, Stage::Write))
+        self.check(self.inner.delete(key).await, Stage::Write)
     }
 
     async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {

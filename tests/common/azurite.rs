@@ -31,14 +31,7 @@ fn program() -> Option<String> {
     if std::path::Path::new(&installed).exists() {
         return Some(installed);
     }
-    Command::new("azurite-blob")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()
-        .filter(|s| s.success())
-        .map(|_| "azurite-blob".to_string())
+    super::on_path("azurite-blob", "--version")
 }
 
 /// A random base64 account key.
@@ -54,14 +47,7 @@ impl Azurite {
     /// Starts Azurite, or `None` (the test skips) when it is not installed, unless
     /// `MEDIASTORE_REQUIRE_TOOLS=1`.
     pub fn start() -> Option<Azurite> {
-        let Some(program) = program() else {
-            assert!(
-                !super::require_tools(),
-                "azurite is required (MEDIASTORE_REQUIRE_TOOLS=1) but missing (.ci/run installs it)"
-            );
-            eprintln!("skipping: azurite is not installed");
-            return None;
-        };
+        let program = super::tool_or_skip(program(), "azurite")?;
         let location = tempfile::Builder::new()
             .prefix("mediastore-azurite")
             .tempdir()
