@@ -9,7 +9,7 @@ mod common;
 use std::future::Future;
 
 use common::azurite::Azurite;
-use common::{tone_wav, Server};
+use common::{tone_wav, Backend, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -217,14 +217,11 @@ async fn a_file_of(s: &Server, token: &str, sid: &str) -> String {
 
 /// A Garage key of its own with read/write on a new bucket (the default key too, to look).
 fn garage_bucket(g: &common::garage::Garage) -> (String, String, String) {
-    let name = format!("ext{}", std::process::id());
-    let bucket = format!(
-        "{name}-{}",
-        common::bytes(4, 7)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    // Unique per call: both backends' runs share one Garage.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("ext{}-{n}", std::process::id());
+    let bucket = name.clone();
     let out = g.cli(&["key", "create", &name]);
     let value = |label: &str| {
         out.lines()
@@ -243,14 +240,17 @@ fn garage_bucket(g: &common::garage::Garage) -> (String, String, String) {
     (bucket, id, secret)
 }
 
-#[tokio::test]
-async fn aws_container_on_garage() {
+on_both_backends! {
+    /// On the embedded default and on PostgreSQL + Garage (where converted copies of the
+    /// bucket's files are shared through our own store).
+    async fn aws_container_on_garage(backend: Backend) {
     let Some(g) = common::garage::garage() else {
         return;
     };
     let (bucket, key_id, secret) = garage_bucket(&g);
     let host = g.endpoint.trim_start_matches("http://").to_string();
-    let s = Server::start_with_flags(&["--external-endpoints", &host]).await;
+    let args = ["--admin-token", common::ADMIN, "--external-endpoints", &host];
+    let s = Server::start_with(tempfile::tempdir().unwrap(), &args, &backend).await;
     let c = tight_customer(&s).await;
     let settings = |secret: &str, bucket: &str| {
         json!({"type": "aws", "external": {"bucket": bucket, "prefix": "/calls/2026/", "region": "garage",
@@ -289,6 +289,7 @@ async fn aws_container_on_garage() {
     assert_eq!(objects().await.len(), 2);
     assert_eq!(s.get_container(&c.token, &sid).await["total_files"], 2);
     assert!(!s.log().contains(&secret));
+    }
 }
 
 #[tokio::test]
