@@ -9,7 +9,7 @@ mod common;
 use std::future::Future;
 
 use common::azurite::Azurite;
-use common::{tone_wav, Backend, Server};
+use common::{tone_wav, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
