@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpSocket;
 
 use crate::config::Config;
+use crate::domain::sealing::Sealer;
 use crate::domain::signing::LinkSigner;
 use crate::store::{self, BlobStore, MetaStore};
 
@@ -32,6 +33,10 @@ pub struct Shared {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub signer: LinkSigner,
+    /// Seals external containers' credentials at rest (the key lives with the signing key).
+    pub sealer: Sealer,
+    /// Clients of customers' own buckets (external containers).
+    pub external: Arc<store::external::ExternalStores>,
     /// SHA-256 of the admin token; compared in constant time.
     pub admin_token_hash: [u8; 32],
     /// Base of `publish_uri` and `uri_download`, without a trailing slash.
@@ -79,6 +84,8 @@ fn write_secret(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 pub const ADMIN_TOKEN_SECRET: &str = "admin_token_sha256";
 /// Name of the link-signing key in the metadata store's secrets.
 pub const SIGNING_KEY_SECRET: &str = "link_signing_key";
+/// Name of the key sealing external containers' credentials in the metadata store's secrets.
+pub const SEALING_KEY_SECRET: &str = "external_sealing_key";
 
 /// The SHA-256 of the admin token this node accepts. `--admin-token` wins on this node (the
 /// stored hash is left alone); otherwise the hash every node shares from the metadata store,
@@ -138,12 +145,24 @@ async fn signing_key(config: &Config, meta: &dyn MetaStore) -> anyhow::Result<Ve
     Ok(key)
 }
 
+/// The key sealing external containers' credentials, shared by every node through the
+/// metadata store like the link-signing key (the first node to start writes it).
+async fn sealing_key(meta: &dyn MetaStore) -> anyhow::Result<Sealer> {
+    let mut candidate = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut candidate);
+    let (key, _) = meta
+        .secret_or_insert(SEALING_KEY_SECRET, &candidate)
+        .await?;
+    Ok(Sealer::new(&key)?)
+}
+
 /// Opens the stores, repairs what a crash may have left, and builds the state.
 pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)?;
     let meta = store::open_meta(&config.metadata_url).await?;
     let admin_token_hash = admin_token_hash(&config, meta.as_ref()).await?;
     let key = signing_key(&config, meta.as_ref()).await?;
+    let sealer = sealing_key(meta.as_ref()).await?;
     let blob_settings = store::BlobSettings {
         part_size: config.blob_part_size,
         cache: Arc::new(store::blob_cache::BlobCache::new(
@@ -152,6 +171,11 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         )?),
     };
     let blobs = store::open_blobs(&config.blob_url, &blob_settings)?;
+    let external = Arc::new(store::external::ExternalStores::new(
+        config.external_endpoints.clone(),
+        config.blob_part_size,
+        Arc::clone(&blob_settings.cache),
+    ));
     crate::jobs::reconcile(meta.as_ref(), blobs.as_ref(), config.upload_grace).await?;
     let metrics = Arc::new(crate::metrics::Metrics::new(config.metrics));
     let mut transcoder = crate::transcode::Transcoder::new(
@@ -191,6 +215,8 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         meta,
         blobs,
         signer: LinkSigner::new(key),
+        sealer,
+        external,
         admin_token_hash,
         public_url: public_url.into(),
         config: Arc::new(config),

@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// before start-up repair removes it: other nodes may be in the middle of an upload.
     #[arg(long, env = "MEDIASTORE_UPLOAD_GRACE", default_value = "1h", value_parser = parse_duration)]
     pub upload_grace: Duration,
+    /// Hosts (or host:port) an external container's `endpoint` may name, comma-separated; any
+    /// scheme and address there. Otherwise only the providers' public endpoints over HTTPS, and
+    /// never a loopback, link-local or private address.
+    #[arg(long, env = "MEDIASTORE_EXTERNAL_ENDPOINTS", default_value = "")]
+    pub external_endpoints: String,
     /// Testing aid: enables `POST /v1/admin/clock` to move the server's clock forward.
     #[arg(long, env = "MEDIASTORE_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
@@ -132,6 +137,8 @@ pub struct Config {
     pub shared_copies_bytes: u64,
     pub blob_part_size: usize,
     pub upload_grace: Duration,
+    /// Where external containers may connect (`--external-endpoints`).
+    pub external_endpoints: crate::domain::endpoint::EndpointPolicy,
     pub test_clock: bool,
     pub metrics_public: bool,
     pub metrics: bool,
@@ -201,6 +208,10 @@ impl Config {
             shared_copies_bytes: a.shared_copies,
             blob_part_size: usize::try_from(a.blob_part_size).map_err(|e| e.to_string())?,
             upload_grace: a.upload_grace,
+            external_endpoints: crate::domain::endpoint::EndpointPolicy::parse(
+                &a.external_endpoints,
+            )
+            .map_err(|e| format!("--external-endpoints: {e}"))?,
             test_clock: a.test_clock,
             metrics_public: a.metrics_public,
             metrics: !a.no_metrics,

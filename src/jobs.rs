@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::app::AppState;
 use crate::domain::{threshold, Timestamp};
 use crate::metrics::Cleanup;
-use crate::service::files;
+use crate::service::files::{self, Removal};
 use crate::store::cluster::CleanupClaim;
 use crate::store::{BlobError, BlobStore, MetaStore};
 
@@ -115,7 +115,7 @@ pub async fn cleanup_once(
             break;
         }
         for f in batch {
-            if files::remove(state, None, &f.file_sid).await? {
+            if files::remove(state, None, &f.file_sid, Removal::Cleanup).await? {
                 state.metrics.cleanup_deleted(Cleanup::Expired);
                 expired += 1;
             }
@@ -157,7 +157,7 @@ async fn evict_lru(
             if bytes <= 0 && files <= 0 {
                 break;
             }
-            if files::remove(state, Some(customer_id), &f.file_sid).await? {
+            if files::remove(state, Some(customer_id), &f.file_sid, Removal::Cleanup).await? {
                 state.metrics.cleanup_deleted(Cleanup::Lru);
                 evicted += 1;
                 bytes -= f.size;

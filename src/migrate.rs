@@ -147,10 +147,16 @@ async fn copy_all(
         dst_meta.import_customer(c).await?;
         summary.customers += 1;
     }
+    // An external container's files stay in the customer's bucket: only their rows move.
+    let mut external = std::collections::HashSet::new();
     for c in src_meta.export_containers().await? {
         dst_meta.import_container(&c).await?;
+        if c.is_external() {
+            external.insert(c.container_sid.clone());
+        }
         summary.containers += 1;
     }
+    let external = &external;
 
     let done = Arc::new(Counters::default());
     let progress = tokio::spawn(report(Arc::clone(&done), total_files, total_bytes));
@@ -164,7 +170,11 @@ async fn copy_all(
             let copies = futures_util::stream::iter(page.into_iter().map(|f| {
                 let done = Arc::clone(&done);
                 async move {
-                    let copied = copy_file(&f, src_blobs, dst_meta, dst_blobs).await?;
+                    let copied = if external.contains(&f.container_sid) {
+                        dst_meta.import_file(&f).await?
+                    } else {
+                        copy_file(&f, src_blobs, dst_meta, dst_blobs).await?
+                    };
                     done.files.fetch_add(1, Ordering::Relaxed);
                     if copied {
                         done.bytes

@@ -1,6 +1,7 @@
 //! Creating and changing containers: which fields a customer may set, and their consistency.
 
 use super::error::DomainError;
+use super::external::{ContainerType, External};
 use super::input::{Fields, Patch};
 use super::model::{
     Classification, Container, Customer, ThresholdAction, UniqueKeys, DEFAULT_CONTAINER_QUOTA_BYTES,
@@ -25,6 +26,14 @@ pub struct ContainerChanges {
     pub threshold_files_target: Patch<i64>,
     pub unique: Patch<bool>,
     pub keys: KeyChanges,
+    /// `type`: where the bytes are kept, set at creation only.
+    pub kind: Option<ContainerType>,
+    /// `external` as sent; read against the container's type by the service
+    /// ([`ExternalInput::parse`](super::external::ExternalInput::parse)), which checks it
+    /// against the bucket and seals its secret into [`sealed`](Self::sealed).
+    pub external: Option<serde_json::Value>,
+    /// The checked external settings to store.
+    pub sealed: Option<External>,
 }
 
 /// Changes to the six unique-key fields.
@@ -111,7 +120,23 @@ impl ContainerChanges {
             Patch::Null => Patch::Set(ThresholdAction::NoAction),
             Patch::Absent => Patch::Absent,
         };
+        let kind = match f.string("type")? {
+            Patch::Set(s) => Some(ContainerType::parse(&s).ok_or_else(|| {
+                DomainError::invalid("type", "must be internal, aws, gcp or azure")
+            })?),
+            Patch::Null => {
+                return Err(DomainError::invalid(
+                    "type",
+                    "must be internal, aws, gcp or azure",
+                ))
+            }
+            Patch::Absent => None,
+        };
+        let external = f.take_raw("external").filter(|v| !v.is_null());
         let changes = ContainerChanges {
+            kind,
+            external,
+            sealed: None,
             quota_bytes: f.int("quota_bytes", 0, i64::MAX)?,
             quota_files: f.int("quota_files", 0, i64::MAX)?,
             max_file_size: f.int("max_file_size", 0, i64::MAX)?,
@@ -137,6 +162,20 @@ impl ContainerChanges {
         owner: &Customer,
         now: Timestamp,
     ) -> Result<Container, DomainError> {
+        if self.kind.is_some_and(|k| k != c.kind) {
+            return Err(DomainError::invalid("type", "is fixed at creation"));
+        }
+        if let Some(next) = self.sealed {
+            if let Some(current) = &c.external {
+                if c.total_files > 0 && !current.location.same_place(&next.location) {
+                    return Err(DomainError::Conflict {
+                        field: super::external::field(c.kind.bucket_field()),
+                        message: "the container's files are in its current bucket and prefix: only credentials and endpoint may change while it holds files".into(),
+                    });
+                }
+            }
+            c.external = Some(next);
+        }
         if let Some(v) = self.quota_bytes.change() {
             c.quota_bytes = v.unwrap_or(DEFAULT_CONTAINER_QUOTA_BYTES.min(owner.quota_bytes));
         }
@@ -169,6 +208,8 @@ pub fn new_container(sid: String, owner: &Customer, now: Timestamp) -> Container
         container_sid: sid,
         customer_id: owner.id.clone(),
         is_default: false,
+        kind: ContainerType::Internal,
+        external: None,
         quota_bytes: DEFAULT_CONTAINER_QUOTA_BYTES.min(owner.quota_bytes),
         quota_files: None,
         total_bytes: 0,
@@ -197,7 +238,23 @@ pub fn new_container(sid: String, owner: &Customer, now: Timestamp) -> Container
 }
 
 /// A container's settings must agree with each other and with the owner's quota (422 otherwise).
+/// The quotas do not apply to an external container, so neither do the rules that bound its
+/// settings by them.
 fn check(c: &Container, owner: &Customer) -> Result<(), DomainError> {
+    if c.kind.is_external() != c.external.is_some() {
+        return Err(DomainError::invalid(
+            "external",
+            "is required for types aws, gcp and azure, and only for them",
+        ));
+    }
+    if !c.is_external() {
+        check_quotas(c, owner)?;
+    }
+    check_thresholds(c)
+}
+
+/// Settings bounded by the quotas of an internal container.
+fn check_quotas(c: &Container, owner: &Customer) -> Result<(), DomainError> {
     if c.quota_bytes > owner.quota_bytes {
         return Err(DomainError::validation(
             "quota_bytes",
@@ -220,6 +277,11 @@ fn check(c: &Container, owner: &Customer) -> Result<(), DomainError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Threshold settings must agree with each other.
+fn check_thresholds(c: &Container) -> Result<(), DomainError> {
     if let (Some(target), Some(t)) = (c.threshold_bytes_target, c.threshold_bytes) {
         if target > t {
             return Err(DomainError::validation(

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::external::{ContainerType, External};
 use super::time::Timestamp;
 
 /// 1 GiB, the default quota of a container.
@@ -129,6 +130,11 @@ pub struct Container {
     pub customer_id: String,
     #[serde(skip)]
     pub is_default: bool,
+    /// Where the bytes are kept; fixed at creation.
+    #[serde(rename = "type")]
+    pub kind: ContainerType,
+    /// The customer's bucket of an external container (secret masked in answers).
+    pub external: Option<External>,
     pub quota_bytes: i64,
     pub quota_files: Option<i64>,
     pub total_bytes: i64,
@@ -153,6 +159,14 @@ pub struct Container {
     pub keys: UniqueKeys,
     pub date_created: Timestamp,
     pub date_modified: Timestamp,
+}
+
+impl Container {
+    /// True when the files' bytes are in the customer's own bucket: the container's and the
+    /// customer's quotas and `max_containers` do not apply to it.
+    pub fn is_external(&self) -> bool {
+        self.kind.is_external()
+    }
 }
 
 /// Who may read a file through the publish URI.

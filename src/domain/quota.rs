@@ -42,6 +42,14 @@ pub fn admit(
     charge: Charge,
     now: Timestamp,
 ) -> Result<ThresholdState, DomainError> {
+    // The customer's own bucket: no quota of ours applies (its thresholds still do).
+    if container.is_external() {
+        return if charge.included {
+            enter_threshold(container, charge.bytes, charge.files, now)
+        } else {
+            Ok(unchanged(container))
+        };
+    }
     if customer.total_bytes.saturating_add(charge.bytes) > customer.quota_bytes {
         return Err(DomainError::quota(
             "quota_bytes",
@@ -154,7 +162,11 @@ pub fn upload_limit(
     let mut room = customer.quota_bytes - customer.total_bytes;
     let mut size_max = server_max;
     if let Some(c) = container {
-        room = room.min(c.quota_bytes - c.total_bytes);
+        room = if c.is_external() {
+            i64::MAX
+        } else {
+            room.min(c.quota_bytes - c.total_bytes)
+        };
         if let Some(m) = c.max_file_size {
             size_max = (m.max(0) as u64).min(server_max);
         }
@@ -175,6 +187,18 @@ pub fn upload_limit(
         exceeded: DomainError::TooLarge {
             field: "max_file_size".into(),
             message,
+        },
+    }
+}
+
+/// What limits a body whose container is not known yet and may be external (no quota of ours
+/// bounds it): the server's maximum alone (413).
+pub fn size_limit(server_max: u64) -> UploadLimit {
+    UploadLimit {
+        max_bytes: server_max,
+        exceeded: DomainError::TooLarge {
+            field: "max_file_size".into(),
+            message: format!("files may have at most {server_max} bytes"),
         },
     }
 }
@@ -303,5 +327,27 @@ mod tests {
             upload_limit(&customer(1_000_000, 0), Some(&c), 10_000).max_bytes,
             10_000
         );
+    }
+
+    #[test]
+    fn no_quota_of_ours_applies_to_an_external_container_but_its_threshold_does() {
+        let full = customer(1000, 1000);
+        let mut c = new_container("co".into(), &full, Timestamp(0));
+        c.kind = crate::domain::external::ContainerType::Aws;
+        c.quota_bytes = 10;
+        c.quota_files = Some(0);
+        let charge = Charge {
+            bytes: 5000,
+            files: 1,
+            included: true,
+        };
+        let st = admit(&full, &c, charge, Timestamp(0)).map_err(|e| e.to_string());
+        assert_eq!(st.map(|s| s.total_bytes), Ok(5000));
+        assert_eq!(upload_limit(&full, Some(&c), 10_000).max_bytes, 10_000);
+        c.threshold_action = ThresholdAction::Reject;
+        c.threshold_bytes = Some(100);
+        c.threshold_total_bytes = 100;
+        c.threshold_reached_at = Some(Timestamp(0));
+        assert!(admit(&full, &c, charge, Timestamp(1)).is_err());
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::domain::DomainError;
 use crate::error::Error;
+use crate::store::BlobError;
 
 /// One entry of the contract's `errors` list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -168,6 +169,20 @@ impl From<Error> for ApiError {
         match e {
             Error::Domain(d) => d.into(),
             Error::Body(msg) => ApiError::bad_request("body", msg),
+            Error::Blob(BlobError::External {
+                container_sid,
+                reason,
+            }) => {
+                let message =
+                    format!("the external bucket of container {container_sid} failed: {reason}");
+                let mut e = ApiError::new(StatusCode::BAD_GATEWAY, "external bucket failed");
+                e.errors.push(FieldError {
+                    field: Some("container_sid".into()),
+                    message,
+                    reference_sid: Some(container_sid),
+                });
+                e
+            }
             Error::Busy => ApiError::busy(1),
             Error::Media { field, source } if source.is_client_fault() => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "object validation error")

@@ -23,7 +23,8 @@ use super::transcoded;
 use crate::app::AppState;
 use crate::domain::model::FileRecord;
 
-use crate::service::files;
+use crate::error::Error;
+use crate::service::{external, files};
 use crate::transcode::{waveform, Requested};
 
 /// Response headers of a GET or HEAD answer that a browser script may read (RFC 9110 names
@@ -283,12 +284,28 @@ async fn cached(
         Err(miss) => miss,
     };
     let file = fetch.await?;
+    let store = external::store_of_file(state, &file)
+        .await
+        .map_err(ApiError::from)?;
     let mut repr = Representation::of_file(&file);
-    repr.source = Source::Blob {
-        key: file.blob_key.clone(),
+    let open = if store.external {
+        // A customer's bucket that fails answers 502 now; an entry is cached only open, so a
+        // hit never reads through our own store.
+        Some(
+            store
+                .blobs
+                .open(&file.blob_key)
+                .await
+                .map_err(|e| ApiError::from(Error::from(e)))?,
+        )
+    } else {
         // Opened once for every request the cache answers; if it cannot be opened now, reads
         // go through the store, which reports the problem properly.
-        open: state.blobs.open(&file.blob_key).await.ok(),
+        store.blobs.open(&file.blob_key).await.ok()
+    };
+    repr.source = Source::Blob {
+        key: file.blob_key.clone(),
+        open,
     };
     let repr = Arc::new(repr);
     state.publish_cache.insert(lookup, &repr, miss);

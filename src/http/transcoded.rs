@@ -18,6 +18,7 @@ use super::serve::{self, Overrides, Representation, Source};
 use crate::app::AppState;
 use crate::domain::model::FileRecord;
 use crate::error::Error;
+use crate::service::external;
 use crate::store::blob::LocalCopy;
 use crate::transcode::{Requested, Variant};
 
@@ -40,10 +41,13 @@ pub async fn serve(
     match req.variant_of(file) {
         Err(e) => ApiError::from(Error::from(e)).into_response(),
         // The stored file already is what was asked for.
-        Ok(None) => {
-            let repr = Representation::of_file(file);
-            serve::serve(&state.blobs, method, headers, &repr, ov).await
-        }
+        Ok(None) => match external::store_of_file(state, file).await {
+            Ok(store) => {
+                let repr = Representation::of_file(file);
+                serve::serve(&store.blobs, method, headers, &repr, ov).await
+            }
+            Err(e) => ApiError::from(e).into_response(),
+        },
         Ok(Some(variant)) => serve_variant(state, file, &variant, method, headers, ov).await,
     }
 }
@@ -115,7 +119,11 @@ async fn serve_variant_inner(
         return Ok(serve::serve(&state.blobs, method, headers, &r, ov).await);
     }
     // The source as a local file: in place on local disk, through the node's cache otherwise.
-    let local = state.blobs.local_copy(&file.blob_key).await?;
+    let local = external::store_of_file(state, file)
+        .await?
+        .blobs
+        .local_copy(&file.blob_key)
+        .await?;
     let source = Arc::new(local);
     let range = headers
         .get(header::RANGE)

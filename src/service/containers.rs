@@ -2,23 +2,29 @@
 
 use crate::app::AppState;
 use crate::domain::container::{new_container, ContainerChanges};
+use crate::domain::external::ContainerType;
 use crate::domain::input::Fields;
 use crate::domain::model::{Container, Customer};
 use crate::domain::{DomainError, Timestamp};
 use crate::error::Result;
 use crate::store::meta::Page;
 
-use super::PageRequest;
+use super::{external, PageRequest};
 
 fn not_found() -> crate::error::Error {
     DomainError::NotFound { what: "container" }.into()
 }
 
-/// Creates a container from a body (`{}` for defaults).
+/// Creates a container from a body (`{}` for defaults). An external one's settings are checked
+/// against its bucket first.
 pub async fn create(state: &AppState, owner: &Customer, f: Fields) -> Result<Container> {
-    let changes = ContainerChanges::parse(f)?;
+    let mut changes = ContainerChanges::parse(f)?;
     let now = Timestamp::now();
-    let base = new_container(uuid::Uuid::new_v4().to_string(), owner, now);
+    let mut base = new_container(uuid::Uuid::new_v4().to_string(), owner, now);
+    base.kind = changes.kind.unwrap_or(ContainerType::Internal);
+    if let Some(raw) = changes.external.take() {
+        changes.sealed = Some(external::checked(state, &base.container_sid, base.kind, raw).await?);
+    }
     let c = changes.apply(base, owner, now)?;
     state.meta.create_container(&c).await?;
     Ok(c)
@@ -45,9 +51,15 @@ pub async fn list(
         .await?)
 }
 
-/// Changes a container's settings (rules checked against the current row, atomically).
+/// Changes a container's settings (rules checked against the current row, atomically). New
+/// external settings are checked against the bucket first, as at creation.
 pub async fn update(state: &AppState, owner: &Customer, sid: &str, f: Fields) -> Result<Container> {
-    let changes = ContainerChanges::parse(f)?;
+    let mut changes = ContainerChanges::parse(f)?;
+    if let Some(raw) = changes.external.take() {
+        // The type never changes, so the row read now tells how to read `external`.
+        let kind = get(state, owner, sid).await?.kind;
+        changes.sealed = Some(external::checked(state, sid, kind, raw).await?);
+    }
     let now = Timestamp::now();
     let update = Box::new(move |c: Container, owner: &Customer| changes.apply(c, owner, now));
     state
@@ -60,6 +72,7 @@ pub async fn update(state: &AppState, owner: &Customer, sid: &str, f: Fields) ->
 /// Deletes an empty container.
 pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()> {
     if state.meta.delete_container(&owner.id, sid).await? {
+        state.external.forget(sid).await;
         Ok(())
     } else {
         Err(not_found())

@@ -12,7 +12,9 @@ use super::receive::{new_key, Received};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::store::upload::{Stored, Upload};
+use crate::store::BlobStore;
 use crate::transcode::variant::conversion;
+use std::sync::Arc;
 
 /// What the client asked the stored file to become.
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +59,12 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Converts `customer_id`'s received blob `source` (detected as `content_format`) as `desired` asks,
-/// returning the converted blob, or `None` when the upload already is what was asked for.
+/// Converts `customer_id`'s received blob `source` (detected as `content_format`) as `desired`
+/// asks, in `blobs` (the container's store), returning the converted blob, or `None` when the upload already is what was asked for.
 /// Audio that cannot be decoded answers 422 naming the problem; nothing is stored.
 pub async fn convert_upload(
     state: &AppState,
+    blobs: &Arc<dyn BlobStore>,
     customer_id: &str,
     source: &Stored,
     content_format: &str,
@@ -72,7 +75,7 @@ pub async fn convert_upload(
     } else {
         "desired_bitrate"
     };
-    let local = state.blobs.local_copy(&source.key).await?;
+    let local = blobs.local_copy(&source.key).await?;
     let src = local.path().to_path_buf();
     let hint = content_format.to_string();
     let info = tokio::task::spawn_blocking(move || mediastore_media::probe(&src, Some(&hint)))
@@ -89,7 +92,7 @@ pub async fn convert_upload(
         return Ok(None);
     };
     let permit = state.transcoder.permit(customer_id).await?;
-    let mut upload = Upload::begin(state.blobs.as_ref(), &new_key()).await?;
+    let mut upload = Upload::begin(blobs.as_ref(), &new_key()).await?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let hint = content_format.to_string();
     let started = std::time::Instant::now();
@@ -145,5 +148,5 @@ pub async fn convert_upload(
         from_cache = false,
         "upload conversion"
     );
-    Ok(Some(Received::new(&state.blobs, stored)))
+    Ok(Some(Received::new(blobs, stored)))
 }

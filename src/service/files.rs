@@ -15,10 +15,12 @@ use crate::domain::signing::LinkError;
 use crate::domain::{DomainError, Timestamp};
 use crate::error::Result;
 use crate::store::meta::{FileQuery, Page};
+use crate::store::BlobStore;
+use std::sync::Arc;
 
 use super::convert::{convert_upload, Desired};
 use super::receive::{Limit, Received};
-use super::{containers, PageRequest};
+use super::{containers, external, PageRequest};
 
 fn not_found() -> crate::error::Error {
     DomainError::NotFound { what: "file" }.into()
@@ -61,10 +63,12 @@ pub fn view(state: &AppState, file: FileRecord, now: Timestamp) -> FileView {
 }
 
 /// Where an upload goes and how large it may be.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     pub container: Container,
     pub limit: Limit,
+    /// The store of the container's files: ours, or the customer's bucket.
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 /// Resolves the container of an upload and the most bytes it may send: `max_file_size` (413),
@@ -76,13 +80,36 @@ pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -
         Some(&container),
         state.config.max_file_size,
     ));
-    Ok(Target { container, limit })
+    let blobs = external::store_of(state, &container).await?;
+    Ok(Target {
+        container,
+        limit,
+        blobs,
+    })
 }
 
 /// The limit of a body whose container is not known yet: the server's maximum and what the
-/// customer's quota leaves. The container's own limits are checked once it is known.
-pub fn server_limit(state: &AppState, owner: &Customer) -> Limit {
-    to_limit(quota::upload_limit(owner, None, state.config.max_file_size))
+/// customer's quota leaves, unless the customer has an external container (which the body may
+/// be for, and which no quota of ours bounds): then the server's maximum alone. The container's
+/// own limits, and the quotas (atomically, with the file), are checked once it is known.
+pub async fn server_limit(state: &AppState, owner: &Customer) -> Result<Limit> {
+    // External containers take no slot of max_containers, so look past the first page.
+    let mut page = 1;
+    loop {
+        let found = state.meta.list_containers(&owner.id, page, 100).await?;
+        if found.items.iter().any(Container::is_external) {
+            return Ok(to_limit(quota::size_limit(state.config.max_file_size)));
+        }
+        if found.items.len() < 100 {
+            break;
+        }
+        page += 1;
+    }
+    Ok(to_limit(quota::upload_limit(
+        owner,
+        None,
+        state.config.max_file_size,
+    )))
 }
 
 fn to_limit(l: quota::UploadLimit) -> Limit {
@@ -116,7 +143,12 @@ pub async fn create(
     received: Received,
     filename: Option<String>,
 ) -> Result<FileRecord> {
-    let mut received = received;
+    // Bytes streamed before the fields named an external container move there first.
+    let mut received = if received.is_in(&target.blobs) {
+        received
+    } else {
+        received.relocate(&target.blobs, &target.limit).await?
+    };
     let outcome = describe(state, owner, changes, target, &mut received, filename).await;
     match outcome {
         Ok(file) => {
@@ -172,8 +204,10 @@ async fn describe(
                 .and_then(AudioFormat::from_param),
             bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
         };
+        let blobs = Arc::clone(received.store());
         if let Some(converted) = convert_upload(
             state,
+            &blobs,
             &owner.id,
             &received.stored,
             &detected.content_format,
@@ -203,7 +237,12 @@ async fn describe(
     };
     admits_classification(&container, classification)?;
     let media = if classification == Classification::Media {
-        probe_audio(state, &received.stored.key, &detected.content_format).await
+        probe_audio(
+            received.store().as_ref(),
+            &received.stored.key,
+            &detected.content_format,
+        )
+        .await
     } else {
         None
     };
@@ -255,8 +294,12 @@ async fn describe(
 
 /// Reads the audio facts of a received blob off the async runtime; `None` when it is not audio
 /// the pipeline can read (an image, a video, a corrupt file: stored as sent, without `media`).
-async fn probe_audio(state: &AppState, blob_key: &str, content_format: &str) -> Option<MediaInfo> {
-    let local = match state.blobs.local_copy(blob_key).await {
+async fn probe_audio(
+    blobs: &dyn BlobStore,
+    blob_key: &str,
+    content_format: &str,
+) -> Option<MediaInfo> {
+    let local = match blobs.local_copy(blob_key).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the upload back to probe it");
@@ -326,10 +369,50 @@ pub async fn update(
     Ok(updated)
 }
 
+/// Who removes a file: its owner's request, or the cleanup (expiry, `delete_lru`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Request,
+    Cleanup,
+}
+
 /// Deletes a file's metadata (and totals) first, then its bytes, and tells every cache: a
-/// crash in between leaves only orphan bytes, which start-up repair removes. `customer_id`
-/// limits it to the caller's files; the cleanup passes `None`. False when there is no such file.
-pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> Result<bool> {
+/// crash in between leaves only orphan bytes, which start-up repair removes. In a customer's
+/// own bucket, which start-up repair never sweeps, a request removes the bytes first: a failing
+/// bucket answers 502 and the file stays whole. The cleanup cannot wait for a customer's bucket
+/// (a revoked key would stop every expiry behind it), so there the file goes as due and bytes
+/// the bucket refuses to remove stay in it, reported in the log. `customer_id` limits it to
+/// that customer's files. False when there is no such file.
+pub async fn remove(
+    state: &AppState,
+    customer_id: Option<&str>,
+    sid: &str,
+    why: Removal,
+) -> Result<bool> {
+    let found = match customer_id {
+        Some(c) => state.meta.file(c, sid).await?,
+        None => state.meta.file_by_sid(sid).await?,
+    };
+    let Some(found) = found else {
+        return Ok(false);
+    };
+    let store = match external::store_of_file(state, &found).await {
+        Ok(store) => Some(store),
+        Err(e) if why == Removal::Cleanup => {
+            tracing::warn!(file_sid = sid, error = %e, "external bucket unavailable: its bytes stay there");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(store) = store.as_ref().filter(|s| s.external) {
+        match store.blobs.delete(&found.blob_key).await {
+            Ok(()) => {}
+            Err(e) if why == Removal::Cleanup => {
+                tracing::warn!(file_sid = sid, error = %e, "external bucket refused the delete: its bytes stay there");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let Some(file) = state.meta.delete_file(customer_id, sid).await? else {
         return Ok(false);
     };
@@ -337,8 +420,10 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
         file_sid: file.file_sid.clone(),
         blob_key: file.blob_key.clone(),
     });
-    if let Err(e) = state.blobs.delete(&file.blob_key).await {
-        tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
+    if let Some(store) = store.filter(|s| !s.external) {
+        if let Err(e) = store.blobs.delete(&file.blob_key).await {
+            tracing::warn!(file_sid = sid, error = %e, "bytes left behind; removed at a later start");
+        }
     }
     super::copies::drop_copies(state, &file.blob_key).await?;
     Ok(true)
@@ -346,7 +431,7 @@ pub async fn remove(state: &AppState, customer_id: Option<&str>, sid: &str) -> R
 
 /// Deletes one of the caller's files.
 pub async fn delete(state: &AppState, owner: &Customer, sid: &str) -> Result<()> {
-    if remove(state, Some(&owner.id), sid).await? {
+    if remove(state, Some(&owner.id), sid, Removal::Request).await? {
         Ok(())
     } else {
         Err(not_found())

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod copies;
 pub mod customers;
 pub mod events;
+pub mod external;
 pub mod files;
 pub mod receive;
 

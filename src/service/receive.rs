@@ -48,6 +48,40 @@ impl Received {
         }
     }
 
+    /// The store the blob was received into.
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    /// Whether the blob is in `blobs` (compared by identity).
+    pub fn is_in(&self, blobs: &Arc<dyn BlobStore>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.blobs), Arc::as_ptr(blobs))
+    }
+
+    /// The blob copied into `to` (a multipart upload whose bytes came before the fields naming
+    /// an external container), this one removed; on failure neither copy stays.
+    /// Past `limit` nothing is copied.
+    pub async fn relocate(self, to: &Arc<dyn BlobStore>, limit: &Limit) -> Result<Received> {
+        if self.stored.size > limit.max_bytes {
+            self.discard().await;
+            return Err(limit.exceeded.clone().into());
+        }
+        let body = match self
+            .blobs
+            .read_range(&self.stored.key, 0, self.stored.size)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                self.discard().await;
+                return Err(e.into());
+            }
+        };
+        let moved = receive(to, body, limit).await;
+        self.discard().await;
+        moved
+    }
+
     /// The blob now belongs to a file: the guard lets go.
     pub fn keep(mut self) -> Stored {
         self.kept = true;

@@ -33,6 +33,12 @@ pub enum BlobError {
     /// The bucket does not exist (deleted, or misnamed).
     #[error("bucket {0} not found")]
     NoBucket(String),
+    /// A customer's own bucket (an external container) failed; `reason` is safe to show.
+    #[error("the external bucket of container {container_sid} failed: {reason}")]
+    External {
+        container_sid: String,
+        reason: String,
+    },
     /// The blob URL or its settings are not usable.
     #[error("blob store settings: {0}")]
     Config(String),

@@ -6,6 +6,7 @@
 pub mod blob;
 pub mod blob_cache;
 pub mod cluster;
+pub mod external;
 pub mod fs;
 pub mod gcs;
 pub mod meta;

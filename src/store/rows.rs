@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::meta::{ContainerUpdate, CustomerDump, FileQuery, MetaError, Secret, TokenRecord};
+use crate::domain::external::{ContainerType, External};
 use crate::domain::model::{
     Classification, Container, Customer, FileRecord, MediaInfo, Publish, ThresholdAction,
     UniqueKeys,
@@ -18,6 +19,7 @@ pub(super) trait Cols {
     fn text(&self, col: &str) -> Result<String, MetaError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, MetaError>;
     fn bytes(&self, col: &str) -> Result<Vec<u8>, MetaError>;
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, MetaError>;
     /// A yes/no column: INTEGER 0/1 on SQLite, BOOLEAN on PostgreSQL.
     fn flag(&self, col: &str) -> Result<bool, MetaError>;
 }
@@ -39,6 +41,9 @@ macro_rules! impl_cols {
                 Ok(self.try_get(col)?)
             }
             fn bytes(&self, col: &str) -> Result<Vec<u8>, MetaError> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, MetaError> {
                 Ok(self.try_get(col)?)
             }
             fn flag(&self, col: &str) -> Result<bool, MetaError> {
@@ -110,12 +115,41 @@ fn keys_row(r: &impl Cols) -> Result<UniqueKeys, MetaError> {
     })
 }
 
+/// The stored form of an external container's location: a JSON object (a struct of strings
+/// always serialises; were it ever not to, the row would read back as corrupt, not wrong).
+pub(super) fn location_json(e: &Option<External>) -> Option<String> {
+    e.as_ref()
+        .and_then(|e| serde_json::to_string(&e.location).ok())
+}
+
+/// An external container's settings from its `type`, `external` and `external_secret` columns.
+fn external_row(r: &impl Cols, kind: ContainerType) -> Result<Option<External>, MetaError> {
+    if !kind.is_external() {
+        return Ok(None);
+    }
+    let location = r
+        .opt_text("external")?
+        .ok_or_else(|| MetaError::Corrupt("external container without settings".into()))?;
+    Ok(Some(External {
+        kind,
+        location: serde_json::from_str(&location).map_err(|e| MetaError::Corrupt(e.to_string()))?,
+        sealed_secret: r
+            .opt_bytes("external_secret")?
+            .ok_or_else(|| MetaError::Corrupt("external container without its secret".into()))?,
+    }))
+}
+
 pub(super) fn container_row(r: &impl Cols) -> Result<Container, MetaError> {
     let action = r.text("threshold_action")?;
+    let kind_name = r.text("type")?;
+    let kind = ContainerType::parse(&kind_name)
+        .ok_or_else(|| MetaError::Corrupt(format!("container type {kind_name}")))?;
     let mut c = Container {
         container_sid: r.text("sid")?,
         customer_id: r.text("customer_id")?,
         is_default: r.flag("is_default")?,
+        kind,
+        external: external_row(r, kind)?,
         quota_bytes: r.int("quota_bytes")?,
         quota_files: r.opt_int("quota_files")?,
         total_bytes: r.int("total_bytes")?,
@@ -418,7 +452,7 @@ pub(super) use bind_file_changes;
 
 /// The columns of a container that its settings and threshold state decide: written by both
 /// the insert and the update, bound by [`bind_settings!`] in this order.
-const SETTINGS_COLS: [&str; 21] = [
+const SETTINGS_COLS: [&str; 23] = [
     "quota_bytes",
     "quota_files",
     "max_file_size",
@@ -440,6 +474,8 @@ const SETTINGS_COLS: [&str; 21] = [
     "string_key_3",
     "string_key_4",
     "date_modified",
+    "external",
+    "external_secret",
 ];
 
 /// Binds [`SETTINGS_COLS`] of container `$c`, in order.
@@ -470,6 +506,8 @@ macro_rules! bind_settings {
             .bind(&$c.keys.string_key_3)
             .bind(&$c.keys.string_key_4)
             .bind($c.date_modified.0)
+            .bind($crate::store::rows::location_json(&$c.external))
+            .bind($c.external.as_ref().map(|e| e.sealed_secret.clone()))
     };
 }
 pub(super) use bind_settings;
@@ -485,7 +523,8 @@ macro_rules! bind_container {
                 .bind($c.total_files)
                 .bind($c.threshold_total_bytes)
                 .bind($c.threshold_total_files)
-                .bind($c.date_created.0),
+                .bind($c.date_created.0)
+                .bind($c.kind.as_str()),
             $c
         )
     };
@@ -496,10 +535,10 @@ pub(super) use bind_container;
 pub(super) static INSERT_CONTAINER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO containers (sid, customer_id, is_default, total_bytes, total_files,
-            threshold_total_bytes, threshold_total_files, date_created, {})
+            threshold_total_bytes, threshold_total_files, date_created, type, {})
          VALUES ({})",
         SETTINGS_COLS.join(", "),
-        params(8 + SETTINGS_COLS.len())
+        params(9 + SETTINGS_COLS.len())
     )
 });
 
@@ -593,11 +632,14 @@ pub(super) const RECOMPUTE_CONTAINERS: &str = "UPDATE containers SET
     threshold_total_bytes = (SELECT coalesce(sum(size), 0) FROM files f WHERE f.container_sid = containers.sid AND f.threshold_include = $1),
     threshold_total_files = (SELECT count(*) FROM files f WHERE f.container_sid = containers.sid AND f.threshold_include = $1)";
 
-/// The customers' totals recomputed from their files and containers.
+/// The customers' totals recomputed from their files and containers: what is kept in our
+/// store (external containers and their files count toward no customer limit).
 pub(super) const RECOMPUTE_CUSTOMERS: &str = "UPDATE customers SET
-    total_bytes = (SELECT coalesce(sum(size), 0) FROM files f WHERE f.customer_id = customers.id),
-    total_files = (SELECT count(*) FROM files f WHERE f.customer_id = customers.id),
-    container_count = (SELECT count(*) FROM containers c WHERE c.customer_id = customers.id)";
+    total_bytes = (SELECT coalesce(sum(f.size), 0) FROM files f JOIN containers c ON c.sid = f.container_sid
+                   WHERE f.customer_id = customers.id AND c.type = 'internal'),
+    total_files = (SELECT count(*) FROM files f JOIN containers c ON c.sid = f.container_sid
+                   WHERE f.customer_id = customers.id AND c.type = 'internal'),
+    container_count = (SELECT count(*) FROM containers c WHERE c.customer_id = customers.id AND c.type = 'internal')";
 
 /// Read-only queries both stores run as they are.
 pub(super) mod select {
@@ -614,7 +656,8 @@ pub(super) mod select {
     pub const PUBLISHED: &str = "SELECT * FROM files WHERE (sid = $1 AND publish = 'file_sid') OR (file_access_name = $1 AND publish = 'file_access_name')
          ORDER BY publish = 'file_sid' DESC LIMIT 1";
     pub const FILES_IN_CONTAINER: &str = "SELECT count(*) FROM files WHERE container_sid = $1";
-    pub const BLOB_KEYS: &str = "SELECT sid, blob_key FROM files";
+    /// Files kept in our blob store (an external container's are in the customer's bucket).
+    pub const BLOB_KEYS: &str = "SELECT f.sid, f.blob_key FROM files f JOIN containers c ON c.sid = f.container_sid WHERE c.type = 'internal'";
     pub const EXPIRED: &str = "SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2";
     pub const OVER_THRESHOLD: &str =
         "SELECT * FROM containers WHERE threshold_action = 'delete_lru'

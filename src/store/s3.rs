@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
@@ -36,10 +36,19 @@ pub const PARTS_IN_FLIGHT: usize = 2;
 /// Where uploads in progress are named.
 const UPLOADS: &str = ".uploads";
 
-/// Maps an object store error to ours (a missing object keeps its meaning).
+/// The `object_store` client behind [`S3Blobs`]: S3, or any backend with multipart uploads
+/// (Azure Blob Storage for external containers).
+pub trait ObjectBackend: ObjectStore + MultipartStore {}
+
+impl<T: ObjectStore + MultipartStore> ObjectBackend for T {}
+
+/// Maps an object store error to ours (a missing object and refused credentials keep their
+/// meaning).
 fn remote(key: &str, e: object_store::Error) -> BlobError {
     match e {
         object_store::Error::NotFound { .. } => BlobError::NotFound(key.to_string()),
+        e @ (object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. }) => BlobError::Denied(e.to_string()),
         other => BlobError::Remote(other.to_string()),
     }
 }
@@ -49,7 +58,7 @@ pub type S3Blobs = ObjectBlobs<S3Writes>;
 
 /// The uploads, deletes and listings of an S3 store.
 pub struct S3Writes {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     prefix: String,
     part_size: usize,
 }
@@ -95,7 +104,7 @@ impl ObjectBlobs<S3Writes> {
 
     /// A store on an already built client (external containers build theirs from settings).
     pub fn new(
-        store: Arc<AmazonS3>,
+        store: Arc<dyn ObjectBackend>,
         prefix: &str,
         part_size: usize,
         cache: Arc<BlobCache>,
@@ -143,7 +152,7 @@ fn join(prefix: &str, rest: &str) -> ObjectPath {
 /// The GETs of blobs in S3 (reads go through [`RemoteReads`]).
 #[derive(Debug)]
 struct S3Objects {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     prefix: String,
 }
 
@@ -199,7 +208,7 @@ struct Multipart {
 
 /// An upload into S3: buffered up to one part, multipart beyond.
 struct S3Writer {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectBackend>,
     path: ObjectPath,
     marker: ObjectPath,
     key: String,

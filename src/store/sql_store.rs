@@ -73,14 +73,16 @@ macro_rules! sql_meta_store {
             Ok(())
         }
 
-        /// Adds (`sign` 1) or removes (`sign` -1) a file's bytes from its customer's and
-        /// container's totals.
+        /// Adds (`sign` 1) or removes (`sign` -1) a file's bytes from its container's totals and,
+        /// unless the container is external (the customer's own bucket), its customer's.
         async fn charge_totals(
             tx: &mut $tx,
             f: &FileRecord,
+            container: &Container,
             sign: i64,
             now: Timestamp,
         ) -> Result<(), MetaError> {
+            if !container.is_external() {
             sqlx::query("UPDATE customers SET total_bytes = total_bytes + $1, total_files = total_files + $2, date_modified = $3 WHERE id = $4")
                 .bind(sign * f.size)
                 .bind(sign)
@@ -88,6 +90,7 @@ macro_rules! sql_meta_store {
                 .bind(&f.customer_id)
                 .execute(&mut **tx)
                 .await?;
+            }
             sqlx::query("UPDATE containers SET total_bytes = total_bytes + $1, total_files = total_files + $2 WHERE sid = $3")
                 .bind(sign * f.size)
                 .bind(sign)
@@ -306,7 +309,12 @@ macro_rules! sql_meta_store {
             async fn create_container(&self, c: &Container) -> Result<(), MetaError> {
                 let mut tx = self.write_tx().await?;
                 // The UPDATE locks the customer's row and re-reads the count once it holds it.
-                take_container_slot(&mut tx, &c.customer_id).await?;
+                // An external container takes no slot: max_containers does not apply to it.
+                if c.is_external() {
+                    load_customer(&mut tx, &c.customer_id).await?;
+                } else {
+                    take_container_slot(&mut tx, &c.customer_id).await?;
+                }
                 if let Err(e) = insert_container_row(&mut tx, c).await {
                     return Err(container_conflict(tx, &self.pool, e, c).await);
                 }
@@ -411,9 +419,9 @@ macro_rules! sql_meta_store {
                     return Ok(false);
                 }
                 // An upload into it holds (or waits for) the same lock, so the count is final.
-                if load_container(&mut tx, customer_id, sid).await?.is_none() {
+                let Some(container) = load_container(&mut tx, customer_id, sid).await? else {
                     return Ok(false);
-                }
+                };
                 let files: i64 = sqlx::query_scalar(select::FILES_IN_CONTAINER)
                     .bind(sid)
                     .fetch_one(&mut *tx)
@@ -425,10 +433,12 @@ macro_rules! sql_meta_store {
                     .bind(sid)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE customers SET container_count = container_count - 1 WHERE id = $1")
-                    .bind(customer_id)
-                    .execute(&mut *tx)
-                    .await?;
+                if !container.is_external() {
+                    sqlx::query("UPDATE customers SET container_count = container_count - 1 WHERE id = $1")
+                        .bind(customer_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -443,7 +453,7 @@ macro_rules! sql_meta_store {
                     .await?
                     .ok_or(DomainError::NotFound { what: "container" })?;
                 let state = quota::admit(&customer, &container, Charge::of(f), now)?;
-                charge_totals(&mut tx, f, 1, now).await?;
+                charge_totals(&mut tx, f, &container, 1, now).await?;
                 set_threshold_state(&mut tx, &f.container_sid, state).await?;
                 let res = rows::bind_file!(sqlx::query(rows::INSERT_FILE.as_str()), f, media)
                     .execute(&mut *tx)
@@ -550,7 +560,7 @@ macro_rules! sql_meta_store {
                     .bind(sid)
                     .execute(&mut *tx)
                     .await?;
-                charge_totals(&mut tx, &file, -1, Timestamp::now()).await?;
+                charge_totals(&mut tx, &file, &container, -1, Timestamp::now()).await?;
                 set_threshold_state(
                     &mut tx,
                     &file.container_sid,

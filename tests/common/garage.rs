@@ -33,7 +33,7 @@ impl Garage {
     }
 
     /// Runs the `garage` command line against the server; its output.
-    fn cli(&self, args: &[&str]) -> String {
+    pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(&self.program)
             .arg("-c")
             .arg(&self.config)
@@ -109,14 +109,7 @@ fn program() -> Option<String> {
     if let Ok(p) = std::env::var("MEDIASTORE_GARAGE") {
         return Some(p);
     }
-    Command::new("garage")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()
-        .filter(|s| s.success())
-        .map(|_| "garage".to_string())
+    super::on_path("garage", "--version")
 }
 
 /// The shared Garage, started on first call; `None` (the test skips) when `garage` is not
@@ -127,14 +120,7 @@ pub fn garage() -> Option<Garage> {
 }
 
 fn start() -> Option<Garage> {
-    let Some(program) = program() else {
-        assert!(
-            !super::require_tools(),
-            "garage is required (MEDIASTORE_REQUIRE_TOOLS=1) but missing"
-        );
-        eprintln!("skipping: garage is not installed");
-        return None;
-    };
+    let program = super::tool_or_skip(program(), "garage")?;
     let dir = tempfile::Builder::new()
         .prefix("mediastore-garage")
         .tempdir()

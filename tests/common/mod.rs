@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+pub mod azurite;
 pub mod fake_gcs;
 pub mod garage;
 pub mod garage_cluster;
@@ -465,6 +466,11 @@ impl Server {
                 "data",
                 reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()),
             );
+        self.upload_form(token, form).await
+    }
+
+    /// Uploads a multipart form as it is (parts in any order).
+    pub async fn upload_form(&self, token: &str, form: reqwest::multipart::Form) -> (u16, Value) {
         let resp = self
             .client
             .post(self.url("/v1/files"))
@@ -540,6 +546,31 @@ where
 /// Whether a test that needs an outside program must fail (CI) rather than skip when it is missing.
 pub fn require_tools() -> bool {
     std::env::var("MEDIASTORE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// `program` when it runs with `arg` (e.g. `--version`), found on the PATH.
+pub fn on_path(program: &str, arg: &str) -> Option<String> {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .map(|_| program.to_string())
+}
+
+/// `found` (a tool's program), or `None` after saying the test skips (failing instead under
+/// MEDIASTORE_REQUIRE_TOOLS=1).
+pub fn tool_or_skip(found: Option<String>, name: &str) -> Option<String> {
+    if found.is_none() {
+        assert!(
+            !require_tools(),
+            "{name} is required (MEDIASTORE_REQUIRE_TOOLS=1) but missing (.ci/run installs it)"
+        );
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
 }
 
 /// True if `program` runs; otherwise says so (and fails under MEDIASTORE_REQUIRE_TOOLS=1).

@@ -18,6 +18,7 @@ use crate::http::extract::{JsonFields, PathParam, QueryPairs};
 use crate::http::openapi::{FileInput, FileListQuery, ReadHeaders, UploadForm};
 use crate::http::routes::Uploads;
 use crate::http::serve::{self, Overrides, Representation};
+use crate::service::external;
 use crate::service::files::{self, FileView};
 use crate::service::receive::receive;
 use crate::service::PageRequest;
@@ -105,7 +106,7 @@ async fn store_upload(
         let target = files::target(state, owner, &changes).await?;
         files::check_declared_length(&target, declared_len)?;
         let body = req.into_body().into_data_stream();
-        let received = receive(&state.blobs, body, &target.limit).await?;
+        let received = receive(&target.blobs, body, &target.limit).await?;
         Ok(files::create(state, owner, changes, target, received, None).await?)
     }
 }
@@ -148,11 +149,17 @@ async fn upload_multipart(
                 // With file_object first, the container and its limits are known now; with data
                 // first, only the server's and the customer's limits apply while streaming, and
                 // the container's are checked once file_object names it.
-                let limit = match &changes {
-                    Some(c) => files::target(state, owner, c).await?.limit,
-                    None => files::server_limit(state, owner),
+                let (blobs, limit) = match &changes {
+                    Some(c) => {
+                        let t = files::target(state, owner, c).await?;
+                        (t.blobs, t.limit)
+                    }
+                    None => (
+                        state.blobs.clone(),
+                        files::server_limit(state, owner).await?,
+                    ),
                 };
-                let received = receive(&state.blobs, field, &limit).await?;
+                let received = receive(&blobs, field, &limit).await?;
                 data = Some((received, filename));
             }
             Some(other) => {
@@ -292,9 +299,10 @@ pub async fn data(
     headers: HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     let file = files::for_download(&state, &owner, &sid).await?;
+    let store = external::store_of_file(&state, &file).await?;
     let repr = Representation::of_file(&file);
     Ok(serve::serve(
-        &state.blobs,
+        &store.blobs,
         &method,
         &headers,
         &repr,
