@@ -1,5 +1,6 @@
 //! Logs for people and for log shippers (`--log-format json`), and the request id
 //! (`X-Request-Id`) in every answer and every log line of a request.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

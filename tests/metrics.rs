@@ -1,5 +1,6 @@
 //! `/metrics`: who may read it, and that each counter moves by exactly the traffic sent, read
 //! with the official Prometheus client's text parser.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `/openapi.json` and `/docs`: a valid OpenAPI 3.1 document of every route, and a reference page
 //! served from the binary alone.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
