@@ -224,7 +224,10 @@ async fn cached(
         key: file.blob_key.clone(),
         // Opened once for every request the cache answers; if it cannot be opened now, reads
         // go through the store, which reports the problem properly.
-        open: state.blobs.open(&file.blob_key).await.ok(),
+        open: match u64::try_from(file.size) {
+            Ok(len) => state.blobs.open_sized(&file.blob_key, len).await.ok(),
+            Err(_) => state.blobs.open(&file.blob_key).await.ok(),
+        },
     };
     let repr = Arc::new(repr);
     state.publish_cache.insert(lookup, &repr, miss);

@@ -131,6 +131,62 @@ impl S3Blobs {
         }
     }
 
+    /// Opens `key`: its local copy when the cache holds one, else a blob read by GETs (its
+    /// length asked with a HEAD unless `known_len` says it).
+    async fn open_blob(
+        &self,
+        key: &str,
+        known_len: Option<u64>,
+    ) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        let path = self.path(key)?;
+        let local = Arc::new(OnceLock::new());
+        if let Some(copy) = self.cache.cached(&self.cache_scope, key).await {
+            let cached = Local::open(copy).await?;
+            let len = cached.file.len();
+            let _ = local.set(cached);
+            return Ok(Arc::new(S3Blob {
+                store: Arc::clone(&self.store),
+                path,
+                key: key.to_string(),
+                len,
+                local,
+                filler: None,
+            }));
+        }
+        let len = match known_len {
+            Some(len) => len,
+            None => {
+                self.store
+                    .head(&path)
+                    .await
+                    .map_err(|e| remote(key, e))?
+                    .size
+            }
+        };
+        // A blob that fits a quarter of the cache is made local by its first read; until then
+        // (and for bigger blobs always) reads are GETs.
+        let filler = (len <= self.cache.capacity() / 4).then(|| {
+            Arc::new(Filler {
+                cache: Arc::clone(&self.cache),
+                scope: self.cache_scope.clone(),
+                key: key.to_string(),
+                store: Arc::clone(&self.store),
+                path: path.clone(),
+                len,
+                started: AtomicBool::new(false),
+                local: Arc::clone(&local),
+            })
+        });
+        Ok(Arc::new(S3Blob {
+            store: Arc::clone(&self.store),
+            path,
+            key: key.to_string(),
+            len,
+            local,
+            filler,
+        }))
+    }
+
     fn marker(&self, key: &str) -> ObjectPath {
         self.join(&format!("{UPLOADS}/{key}"))
     }
@@ -617,44 +673,11 @@ impl BlobStore for S3Blobs {
     }
 
     async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        let path = self.path(key)?;
-        let local = Arc::new(OnceLock::new());
-        if let Some(copy) = self.cache.cached(&self.cache_scope, key).await {
-            let cached = Local::open(copy).await?;
-            let len = cached.file.len();
-            let _ = local.set(cached);
-            return Ok(Arc::new(S3Blob {
-                store: Arc::clone(&self.store),
-                path,
-                key: key.to_string(),
-                len,
-                local,
-                filler: None,
-            }));
-        }
-        let meta = self.store.head(&path).await.map_err(|e| remote(key, e))?;
-        // A blob that fits a quarter of the cache is made local by its first read; until then
-        // (and for bigger blobs always) reads are GETs.
-        let filler = (meta.size <= self.cache.capacity() / 4).then(|| {
-            Arc::new(Filler {
-                cache: Arc::clone(&self.cache),
-                scope: self.cache_scope.clone(),
-                key: key.to_string(),
-                store: Arc::clone(&self.store),
-                path: path.clone(),
-                len: meta.size,
-                started: AtomicBool::new(false),
-                local: Arc::clone(&local),
-            })
-        });
-        Ok(Arc::new(S3Blob {
-            store: Arc::clone(&self.store),
-            path,
-            key: key.to_string(),
-            len: meta.size,
-            local,
-            filler,
-        }))
+        self.open_blob(key, None).await
+    }
+
+    async fn open_sized(&self, key: &str, len: u64) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        self.open_blob(key, Some(len)).await
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {

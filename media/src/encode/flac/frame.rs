@@ -1,14 +1,12 @@
-//! One FLAC frame (RFC 9639 §9) from a block of 16-bit samples: fixed predictors (orders 0-4,
-//! chosen per subframe by the sum of absolute residuals), partitioned Rice coding (partition
-//! order and parameters from partition sums, estimated as ffmpeg's encoder does), and for stereo
-//! the cheapest of left/right, left/side, side/right and mid/side by the same estimate; constant
-//! and verbatim subframes where they are smaller.
-//!
-//! This is the work of the reference encoder's `-2` level (fixed predictors, stereo decorrelation,
-//! Rice partitions): no LPC, so files are larger than ffmpeg's default (LPC order 8) but cost a
-//! fraction of its CPU.
+//! One FLAC frame (RFC 9639 §9) from a block of 16-bit samples. For stereo, the cheapest of
+//! left/right, left/side, side/right and mid/side is chosen by an estimate from fixed-predictor
+//! residuals (as ffmpeg does); each subframe is then the smaller of its best fixed predictor
+//! (orders 0-4, by the sum of absolute residuals) and linear prediction (`lpc.rs`), with
+//! partitioned Rice coding (partition order and parameters from partition sums, estimated as
+//! ffmpeg's encoder does); constant and verbatim subframes where they are smaller.
 
 use super::bits::{crc16, crc8, BitWriter};
+use super::lpc::{self, Lpc, Predictor};
 
 /// Highest fixed predictor order (the format's).
 const MAX_ORDER: usize = 4;
@@ -47,9 +45,18 @@ pub(super) struct FrameEncoder {
     /// Mid and side of a stereo block.
     mid: Vec<i32>,
     side: Vec<i32>,
-    /// Folded residuals of the subframe being written, and partition sums.
-    folded: Vec<u32>,
+    scratch: Scratch,
+}
+
+/// Buffers for coding one subframe.
+#[derive(Default)]
+struct Scratch {
+    /// Folded residuals of the fixed and the LPC candidate.
+    fixed: Vec<u32>,
+    lpc_res: Vec<u32>,
+    /// Partition sums.
     sums: Vec<u64>,
+    lpc: Lpc,
 }
 
 impl FrameEncoder {
@@ -58,8 +65,7 @@ impl FrameEncoder {
             out: BitWriter::new(),
             mid: Vec::new(),
             side: Vec::new(),
-            folded: Vec::new(),
-            sums: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -92,7 +98,7 @@ impl FrameEncoder {
             if let Some((stereo, pair)) = best {
                 write_header(&mut self.out, number, rate, n, 2, stereo);
                 for (x, bps, f) in pair {
-                    write_subframe(&mut self.out, &mut self.folded, &mut self.sums, x, bps, f);
+                    write_subframe(&mut self.out, &mut self.scratch, x, bps, f);
                 }
                 return self.finish();
             }
@@ -107,7 +113,7 @@ impl FrameEncoder {
         );
         for x in channels {
             let f = fit(x, 16);
-            write_subframe(&mut self.out, &mut self.folded, &mut self.sums, x, 16, f);
+            write_subframe(&mut self.out, &mut self.scratch, x, 16, f);
         }
         self.finish()
     }
@@ -280,15 +286,9 @@ fn rice_bits(sum: u64, n: u64, k: u32) -> u64 {
     n * u64::from(k + 1) + (sum.saturating_sub(n >> 1) >> k)
 }
 
-/// A subframe (§9.2): constant, fixed-predicted with partitioned Rice residuals, or verbatim.
-fn write_subframe(
-    w: &mut BitWriter,
-    folded: &mut Vec<u32>,
-    sums: &mut Vec<u64>,
-    x: &[i32],
-    bps: u32,
-    f: Fit,
-) {
+/// A subframe (§9.2): constant, verbatim, or the smaller of fixed and linear prediction, with
+/// partitioned Rice residuals.
+fn write_subframe(w: &mut BitWriter, sc: &mut Scratch, x: &[i32], bps: u32, f: Fit) {
     let order = match f.kind {
         Kind::Constant => {
             w.put(8, 0b0000_0000);
@@ -304,18 +304,53 @@ fn write_subframe(
         }
         Kind::Fixed(order) => order,
     };
-    w.put(8, (0b001000 | order as u32) << 1);
-    for &s in &x[..order] {
+    let n = x.len();
+    fold_residual(x, order, &mut sc.fixed);
+    let (fixed_bits, fixed_p) = plan_residual(&sc.fixed, &mut sc.sums, n, order);
+    let fixed_bits = fixed_bits + order as u64 * u64::from(bps);
+    let lpc = sc.lpc.predictor(x, bps).and_then(|p| {
+        sc.lpc.fold_residual(x, &p, &mut sc.lpc_res);
+        let (bits, part) = plan_residual(&sc.lpc_res, &mut sc.sums, n, p.order);
+        let bits = bits + p.order as u64 * u64::from(bps + lpc::PRECISION) + 9;
+        (bits < fixed_bits).then_some((p, part))
+    });
+    match lpc {
+        Some((p, part)) => {
+            write_lpc_header(w, x, bps, &p);
+            write_residual(w, &sc.lpc_res, &mut sc.sums, n, p.order, part);
+        }
+        None => {
+            w.put(8, (0b001000 | order as u32) << 1);
+            for &s in &x[..order] {
+                w.put_signed(bps, s);
+            }
+            write_residual(w, &sc.fixed, &mut sc.sums, n, order, fixed_p);
+        }
+    }
+}
+
+/// An LPC subframe's header, warm-up samples, precision, shift and coefficients (§9.2.6).
+fn write_lpc_header(w: &mut BitWriter, x: &[i32], bps: u32, p: &Predictor) {
+    w.put(8, (0b10_0000 | (p.order as u32 - 1)) << 1);
+    for &s in &x[..p.order] {
         w.put_signed(bps, s);
     }
-    fold_residual(x, order, folded);
-    write_residual(w, folded, sums, x.len(), order);
+    w.put(4, lpc::PRECISION - 1);
+    w.put(5, p.shift);
+    for &c in &p.coefs[..p.order] {
+        w.put_signed(lpc::PRECISION, c);
+    }
+}
+
+/// A residual folded to unsigned (zigzag: 0, -1, 1, -2, … → 0, 1, 2, 3, …), as Rice codes take it.
+#[inline]
+pub(super) fn fold(e: i32) -> u32 {
+    ((e << 1) ^ (e >> 31)) as u32
 }
 
 /// The zigzag-folded residual of fixed order `order` for `x[order..]`.
 fn fold_residual(x: &[i32], order: usize, out: &mut Vec<u32>) {
     out.clear();
-    let fold = |e: i32| ((e << 1) ^ (e >> 31)) as u32;
     let m = x.len() - order;
     match order {
         0 => out.extend(x.iter().map(|&a| fold(a))),
@@ -328,31 +363,37 @@ fn fold_residual(x: &[i32], order: usize, out: &mut Vec<u32>) {
     }
 }
 
-/// The residual section (§9.2.7): the partition order with the smallest estimate (partitions of
-/// the block split in 2^p equal parts, the first one short of the warm-up), one Rice parameter
-/// per partition.
-fn write_residual(w: &mut BitWriter, folded: &[u32], sums: &mut Vec<u64>, n: usize, order: usize) {
-    // The finest order the block allows: equal partitions, each longer than the warm-up.
-    let mut max_p = 0;
-    while max_p < MAX_PARTITION_ORDER && n % (2 << max_p) == 0 && (n >> (max_p + 1)) > order {
-        max_p += 1;
+/// The finest partition order the block allows for a predictor of order `order`: equal
+/// partitions, each longer than the warm-up.
+fn finest_partition_order(n: usize, order: usize) -> u32 {
+    let mut p = 0;
+    while p < MAX_PARTITION_ORDER && n % (2 << p) == 0 && (n >> (p + 1)) > order {
+        p += 1;
     }
-    // Sums at the finest order, then merged pairwise for each coarser one.
+    p
+}
+
+/// Sums of `folded` over the partitions of order `p` (the first one short of the warm-up).
+fn partition_sums(folded: &[u32], n: usize, order: usize, p: u32, sums: &mut Vec<u64>) {
     sums.clear();
-    let parts = 1usize << max_p;
-    let len = n >> max_p;
+    let len = n >> p;
     let mut pos = 0;
-    for i in 0..parts {
+    for i in 0..1usize << p {
         let end = (i + 1) * len - order;
         sums.push(folded[pos..end].iter().map(|&u| u64::from(u)).sum());
         pos = end;
     }
+}
+
+/// The partition order (§9.2.7) with the smallest estimated size, and that size in bits:
+/// partition sums at the finest order, merged pairwise for each coarser one.
+fn plan_residual(folded: &[u32], sums: &mut Vec<u64>, n: usize, order: usize) -> (u64, u32) {
+    let max_p = finest_partition_order(n, order);
+    partition_sums(folded, n, order, max_p, sums);
     let mut best = (u64::MAX, 0u32);
-    let mut level = sums.clone();
     for p in (0..=max_p).rev() {
-        let parts = 1usize << p;
         let len = (n >> p) as u64;
-        let bits: u64 = level
+        let bits: u64 = sums
             .iter()
             .enumerate()
             .map(|(i, &s)| {
@@ -364,32 +405,38 @@ fn write_residual(w: &mut BitWriter, folded: &[u32], sums: &mut Vec<u64>, n: usi
             best = (bits, p);
         }
         if p > 0 {
-            level = (0..parts / 2)
-                .map(|i| level[2 * i] + level[2 * i + 1])
-                .collect();
+            for i in 0..sums.len() / 2 {
+                sums[i] = sums[2 * i] + sums[2 * i + 1];
+            }
+            sums.truncate(sums.len() / 2);
         }
     }
-    let p = best.1;
-    // Sums at order p from the finest ones.
-    let group = 1usize << (max_p - p);
-    let params: Vec<u32> = (0..1usize << p)
-        .map(|i| {
-            let s: u64 = sums[i * group..(i + 1) * group].iter().sum();
-            let count = (n >> p) - if i == 0 { order } else { 0 };
-            rice_parameter(s, count as u64)
-        })
-        .collect();
-    let wide = params.iter().any(|&k| k > 14);
+    (best.0 + 6, best.1)
+}
+
+/// The residual section (§9.2.7) at partition order `p`: one Rice parameter per partition.
+fn write_residual(
+    w: &mut BitWriter,
+    folded: &[u32],
+    sums: &mut Vec<u64>,
+    n: usize,
+    order: usize,
+    p: u32,
+) {
+    partition_sums(folded, n, order, p, sums);
+    let count = |i: usize| (n >> p) - if i == 0 { order } else { 0 };
+    let k = |i: usize, s: u64| rice_parameter(s, count(i) as u64);
+    let wide = sums.iter().enumerate().any(|(i, &s)| k(i, s) > 14);
     w.put(2, u32::from(wide));
     w.put(4, p);
     let mut pos = 0;
-    for (i, &k) in params.iter().enumerate() {
-        let count = (n >> p) - if i == 0 { order } else { 0 };
+    for (i, &s) in sums.iter().enumerate() {
+        let k = k(i, s);
         w.put(if wide { 5 } else { 4 }, k);
-        for &u in &folded[pos..pos + count] {
+        for &u in &folded[pos..pos + count(i)] {
             w.put_rice(k, u);
         }
-        pos += count;
+        pos += count(i);
     }
 }
 

@@ -1,8 +1,6 @@
 //! FLAC, 16-bit, fixed 4096-frame blocks, streamed frame by frame. The frames are coded by our
-//! own encoder (`frame.rs`: fixed predictors, stereo decorrelation, partitioned Rice coding), on
-//! the caller's thread: it costs a fraction of ffmpeg's CPU for files about as large as the
-//! reference encoder's `-2` (ffmpeg's default LPC makes ~12% smaller ones at several times the
-//! work; see media/README.md).
+//! own encoder (`frame.rs`: stereo decorrelation, fixed and linear prediction, partitioned Rice
+//! coding) on the caller's thread, for less CPU than ffmpeg's default level (see media/README.md).
 //!
 //! STREAMINFO goes out first. It states the total length when the pipeline
 //! promises one (the source's declared length, which the pipeline then delivers
@@ -12,6 +10,7 @@
 
 mod bits;
 mod frame;
+mod lpc;
 
 use std::io::Write;
 
