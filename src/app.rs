@@ -45,6 +45,8 @@ pub struct Shared {
     pub events: Arc<crate::service::events::Events>,
     /// The other nodes on the same metadata store (PostgreSQL), if any.
     pub cluster: Option<Arc<dyn store::cluster::Cluster>>,
+    /// What `/metrics` shows; every layer records into it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// SHA-256 of a token, as stored.
@@ -151,10 +153,12 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     };
     let blobs = store::open_blobs(&config.blob_url, &blob_settings)?;
     crate::jobs::reconcile(meta.as_ref(), blobs.as_ref(), config.upload_grace).await?;
+    let metrics = Arc::new(crate::metrics::Metrics::new(config.metrics));
     let mut transcoder = crate::transcode::Transcoder::new(
         &config.data_dir.join("transcode"),
         config.transcode_workers,
         config.transcode_cache_bytes,
+        Arc::clone(&metrics),
     )?;
     if blobs.is_shared() {
         transcoder = transcoder.on_kept(crate::service::copies::sharer(
@@ -167,6 +171,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
     let transcoder = Arc::new(transcoder);
     let publish_cache = Arc::new(crate::http::publish_cache::PublishCache::new(
         config.http_threads,
+        Arc::clone(&metrics),
     ));
     let events = Arc::new(crate::service::events::Events::new(vec![
         Arc::clone(&publish_cache) as Arc<dyn crate::domain::events::Subscriber>,
@@ -182,6 +187,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         publish_cache,
         events,
         cluster,
+        metrics,
         meta,
         blobs,
         signer: LinkSigner::new(key),

@@ -101,6 +101,13 @@ pub struct ServeArgs {
     /// Testing aid: enables `POST /v1/admin/clock` to move the server's clock forward.
     #[arg(long, env = "MEDIASTORE_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
+    /// `GET /metrics` answers anyone, not only the admin token (for a scraper on a private
+    /// network).
+    #[arg(long, env = "MEDIASTORE_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+    /// Benchmarking aid: records no metrics (the A/B of `benches/metrics.sh`).
+    #[arg(long, env = "MEDIASTORE_NO_METRICS", hide = true)]
+    pub no_metrics: bool,
 }
 
 /// Validated settings, with defaults resolved against the data dir and the bound address.
@@ -126,6 +133,8 @@ pub struct Config {
     pub blob_part_size: usize,
     pub upload_grace: Duration,
     pub test_clock: bool,
+    pub metrics_public: bool,
+    pub metrics: bool,
 }
 
 impl Config {
@@ -193,6 +202,8 @@ impl Config {
             blob_part_size: usize::try_from(a.blob_part_size).map_err(|e| e.to_string())?,
             upload_grace: a.upload_grace,
             test_clock: a.test_clock,
+            metrics_public: a.metrics_public,
+            metrics: !a.no_metrics,
         })
     }
 }

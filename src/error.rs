@@ -3,6 +3,7 @@
 use mediastore_media::MediaError;
 
 use crate::domain::DomainError;
+use crate::metrics::Refusal;
 use crate::store::{BlobError, MetaError};
 
 /// Anything a service operation can fail with. `http::error` maps it to a status, once.
@@ -48,3 +49,19 @@ impl From<MetaError> for Error {
 
 /// Result of a service operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a rule refused an upload, for `mediastore_upload_refusals_total`; `None` for errors that
+/// are not such a refusal (bad input, a missing container, a server fault).
+pub fn refusal(e: &DomainError) -> Option<Refusal> {
+    match e {
+        DomainError::TooLarge { .. } => Some(Refusal::Size),
+        DomainError::QuotaExceeded { field, .. } if field == "threshold" => {
+            Some(Refusal::Threshold)
+        }
+        DomainError::QuotaExceeded { .. } => Some(Refusal::Quota),
+        DomainError::Validation { field, .. } if field == "content_classification" => {
+            Some(Refusal::Classification)
+        }
+        _ => None,
+    }
+}

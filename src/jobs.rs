@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::app::AppState;
 use crate::domain::{threshold, Timestamp};
+use crate::metrics::Cleanup;
 use crate::service::files;
 use crate::store::cluster::CleanupClaim;
 use crate::store::{BlobError, BlobStore, MetaStore};
@@ -115,6 +116,7 @@ pub async fn cleanup_once(
         }
         for f in batch {
             if files::remove(state, None, &f.file_sid).await? {
+                state.metrics.cleanup_deleted(Cleanup::Expired);
                 expired += 1;
             }
         }
@@ -156,6 +158,7 @@ async fn evict_lru(
                 break;
             }
             if files::remove(state, Some(customer_id), &f.file_sid).await? {
+                state.metrics.cleanup_deleted(Cleanup::Lru);
                 evicted += 1;
                 bytes -= f.size;
                 files -= 1;

@@ -9,9 +9,15 @@
 //! The per-request access line ([`access_line`]) goes further and skips `tracing`'s dispatch
 //! (field sets, visitors, the subscriber's own buffer): it is written straight into the log
 //! buffer, in the same shape, when the filter lets `mediastore::http::log` INFO through.
+//!
+//! With `--log-format json` every line is one JSON object instead, in the shape of
+//! `tracing_subscriber`'s JSON format (which writes the events): `timestamp`, `level`, `fields`,
+//! `target`, plus `request_id`. A line written while a request is being worked on carries that
+//! request's id ([`crate::request_id::current`]) in both formats.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -23,6 +29,38 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The [`FormatEvent`] of the server's log.
 pub struct LineFormat;
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `timestamp LEVEL target: message key=value ...`
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Set once at start-up: access lines are JSON.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Installs the process's log subscriber: `filter` (an `EnvFilter` directive), in `format`.
+pub fn init(format: LogFormat, filter: tracing_subscriber::EnvFilter) {
+    JSON.store(format == LogFormat::Json, Ordering::Relaxed);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::logbuf::LogWriter);
+    match format {
+        LogFormat::Text => builder.event_format(LineFormat).init(),
+        LogFormat::Json => builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(JsonFormat(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(false),
+            ))
+            .init(),
+    }
+}
 
 thread_local! {
     /// `(unix second, "YYYY-MM-DDTHH:MM:SS")` of the last line this thread wrote.
@@ -73,6 +111,7 @@ pub struct AccessLine<'a> {
     pub bytes: u64,
     pub duration_us: u64,
     pub complete: bool,
+    pub request_id: &'a str,
 }
 
 /// Writes `line` to the log (the caller checks the filter; see `http::log`).
@@ -84,33 +123,132 @@ pub fn access_line(line: &AccessLine<'_>) {
         let mut s = cell.borrow_mut();
         s.clear();
         // Writing to a String cannot fail.
-        let _ = format_access(&mut s, line);
+        let _ = if JSON.load(Ordering::Relaxed) {
+            format_access_json(&mut s, line)
+        } else {
+            format_access(&mut s, line)
+        };
         crate::logbuf::write_line(s.as_bytes());
     });
 }
 
+/// A field of the access line.
+enum AccessValue<'a> {
+    Str(&'a str),
+    Num(u64),
+    Bool(bool),
+}
+
+/// The access line's fields after its message, in order.
+fn access_fields<'a>(l: &AccessLine<'a>) -> [(&'static str, AccessValue<'a>); 7] {
+    [
+        ("method", AccessValue::Str(l.method)),
+        ("path", AccessValue::Str(l.path)),
+        ("status", AccessValue::Num(u64::from(l.status))),
+        ("bytes", AccessValue::Num(l.bytes)),
+        ("duration_us", AccessValue::Num(l.duration_us)),
+        ("complete", AccessValue::Bool(l.complete)),
+        ("request_id", AccessValue::Str(l.request_id)),
+    ]
+}
+
+/// `timestamp  INFO target: request name=value ...`; strings as they are (the path is a URI's,
+/// the id a sane one: neither holds a space or a line break).
 fn format_access(s: &mut String, l: &AccessLine<'_>) -> fmt::Result {
     write_timestamp(s)?;
     s.push(' ');
     s.push_str(level_label(&Level::INFO));
     s.push(' ');
     s.push_str(ACCESS_TARGET);
-    s.push_str(": request method=");
-    s.push_str(l.method);
-    s.push_str(" path=");
-    s.push_str(l.path);
-    s.push_str(" status=");
-    write_padded(s, u64::from(l.status), 1)?;
-    s.push_str(" bytes=");
-    write_padded(s, l.bytes, 1)?;
-    s.push_str(" duration_us=");
-    write_padded(s, l.duration_us, 1)?;
-    s.push_str(if l.complete {
-        " complete=true\n"
-    } else {
-        " complete=false\n"
-    });
+    s.push_str(": request");
+    for (name, value) in access_fields(l) {
+        s.push(' ');
+        s.push_str(name);
+        s.push('=');
+        write_field(s, value, false)?;
+    }
+    s.push('\n');
     Ok(())
+}
+
+/// The access line as tracing's JSON format would write the same event, plus `request_id`.
+fn format_access_json(s: &mut String, l: &AccessLine<'_>) -> fmt::Result {
+    s.push_str("{\"timestamp\":\"");
+    write_timestamp(s)?;
+    s.push_str("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\"");
+    let [fields @ .., (id_name, id)] = access_fields(l);
+    for (name, value) in fields {
+        write!(s, ",\"{name}\":")?;
+        write_field(s, value, true)?;
+    }
+    write!(s, "}},\"target\":\"{ACCESS_TARGET}\",\"{id_name}\":")?;
+    write_field(s, id, true)?;
+    s.push_str("}\n");
+    Ok(())
+}
+
+fn write_field(s: &mut String, value: AccessValue<'_>, json: bool) -> fmt::Result {
+    match value {
+        AccessValue::Str(v) if json => json_string(s, v),
+        AccessValue::Str(v) => {
+            s.push_str(v);
+            Ok(())
+        }
+        AccessValue::Num(n) => write_padded(s, n, 1),
+        AccessValue::Bool(b) => {
+            s.push_str(if b { "true" } else { "false" });
+            Ok(())
+        }
+    }
+}
+
+/// `v` as a JSON string.
+fn json_string(s: &mut String, v: &str) -> fmt::Result {
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => write!(s, "\\u{:04x}", u32::from(c))?,
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    Ok(())
+}
+
+/// tracing's JSON format with the current request's id added to each line.
+pub struct JsonFormat<T>(pub T);
+
+impl<S, N, T> FormatEvent<S, N> for JsonFormat<T>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    T: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Some(id) = crate::request_id::current() else {
+            return self.0.format_event(ctx, w, event);
+        };
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|cell| {
+            let mut line = cell.borrow_mut();
+            line.clear();
+            self.0.format_event(ctx, Writer::new(&mut *line), event)?;
+            // `{...}\n` becomes `{"request_id":"...",...}\n`; ids need no escaping.
+            match line.strip_prefix('{') {
+                Some(rest) => write!(w, "{{\"request_id\":\"{id}\",{rest}"),
+                None => w.write_str(&line),
+            }
+        })
+    }
 }
 
 fn level_label(level: &Level) -> &'static str {
@@ -163,6 +301,9 @@ where
         };
         event.record(&mut fields);
         fields.result?;
+        if let Some(id) = crate::request_id::current() {
+            write!(w, " request_id={id}")?;
+        }
         w.write_char('\n')
     }
 }
@@ -237,6 +378,7 @@ mod tests {
                 bytes: 4096,
                 duration_us: 35,
                 complete: true,
+                request_id: "r1",
             },
         )
         .expect("format");
@@ -245,7 +387,7 @@ mod tests {
         assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
         assert_eq!(
             rest,
-            " INFO mediastore::http::log: request method=GET path=/f/abc status=206 bytes=4096 duration_us=35 complete=true\n"
+            " INFO mediastore::http::log: request method=GET path=/f/abc status=206 bytes=4096 duration_us=35 complete=true request_id=r1\n"
         );
     }
 

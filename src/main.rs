@@ -21,6 +21,15 @@ use mediastore::config::{Config, ServeArgs};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format: `text`, or `json` (one object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDIASTORE_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: mediastore::logline::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -60,16 +69,13 @@ fn runtime(name: &str, workers: usize) -> Result<tokio::runtime::Runtime, ExitCo
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // HTTP threads buffer their log lines and write them when idle (logbuf); the line format
+    // HTTP threads buffer their log lines and write them when idle (logbuf); the text format
     // is our own cheaper copy of tracing's default one (logline).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MEDIASTORE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(mediastore::logbuf::LogWriter)
-        .event_format(mediastore::logline::LineFormat)
-        .init();
+    mediastore::logline::init(
+        cli.log_format,
+        tracing_subscriber::EnvFilter::try_from_env("MEDIASTORE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+    );
     match cli.command {
         Command::Serve(args) => {
             let config = match Config::from_args(args) {

@@ -12,7 +12,7 @@ pub const DEFAULT_CUSTOMER_QUOTA_BYTES: i64 = 10 << 30;
 pub const DEFAULT_MAX_CONTAINERS: i64 = 2;
 
 /// A tenant: owns containers and files, bounded by its own quota.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     #[serde(rename = "customer_id")]
     pub id: String,
@@ -29,7 +29,7 @@ pub struct Customer {
 }
 
 /// What a container does once its threshold is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdAction {
     NoAction,
@@ -59,7 +59,7 @@ impl ThresholdAction {
 }
 
 /// A file's kind, for allow/block lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Classification {
     Archive,
@@ -97,7 +97,7 @@ impl Classification {
 }
 
 /// The six fields whose set must be unique among objects marked `unique`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UniqueKeys {
     pub integer_key_1: Option<i64>,
     pub integer_key_2: Option<i64>,
@@ -123,7 +123,7 @@ impl UniqueKeys {
 }
 
 /// A container: a quota-bounded set of files with its own policies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Container {
     pub container_sid: String,
     pub customer_id: String,
@@ -156,7 +156,7 @@ pub struct Container {
 }
 
 /// Who may read a file through the publish URI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Publish {
     No,
@@ -189,7 +189,7 @@ impl Publish {
 pub const REFERENCE_TYPES: [&str; 5] = ["none", "recording", "voicemail", "greeting", "conference"];
 
 /// Audio facts read from the stored bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MediaInfo {
     pub codec: String,
     pub sample_rate: u32,
@@ -200,7 +200,7 @@ pub struct MediaInfo {
 }
 
 /// A stored file's metadata.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FileRecord {
     pub file_sid: String,
     pub container_sid: String,

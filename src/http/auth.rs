@@ -3,6 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -10,7 +11,11 @@ use crate::app::{token_hash, AppState};
 use crate::domain::model::Customer;
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    bearer_of(&parts.headers)
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -25,13 +30,17 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        if bool::from(token_hash(token).ct_eq(&state.admin_token_hash)) {
+        if is_admin(&parts.headers, state) {
             Ok(Admin)
         } else {
             Err(ApiError::unauthorized())
         }
     }
+}
+
+/// Whether `headers` carry the admin token.
+pub fn is_admin(headers: &HeaderMap, state: &AppState) -> bool {
+    bearer_of(headers).is_some_and(|t| bool::from(token_hash(t).ct_eq(&state.admin_token_hash)))
 }
 
 /// The caller is a customer, authenticated by one of its tokens.

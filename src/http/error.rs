@@ -8,11 +8,13 @@ use crate::domain::DomainError;
 use crate::error::Error;
 
 /// One entry of the contract's `errors` list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field, parameter or header at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
+    /// The existing file a `unique` conflict names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_sid: Option<String>,
 }
@@ -25,13 +27,19 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
     pub content_range_len: Option<u64>,
+    /// The rule that refused an upload, if that is what this is (counted by the upload handler).
+    pub refusal: Option<crate::metrics::Refusal>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error's body (the contract's error form).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": 404, "message": "not found",
+    "errors": [{"field": "file_sid", "message": "file not found"}]}))]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
     status: u16,
-    message: &'a str,
-    errors: &'a [FieldError],
+    message: String,
+    errors: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -43,6 +51,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             content_range_len: None,
+            refusal: None,
         }
     }
 
@@ -116,6 +125,7 @@ impl From<DomainError> for ApiError {
             DomainError::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota exceeded"),
         };
         let mut out = ApiError::new(status, headline);
+        out.refusal = crate::error::refusal(&e);
         match e {
             DomainError::NotFound { what } => out.errors.push(FieldError {
                 field: Some(
@@ -183,10 +193,10 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
+        let body = ErrorBody {
             status: self.status.as_u16(),
-            message: &self.message,
-            errors: &self.errors,
+            message: self.message,
+            errors: self.errors,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (self.status, json).into_response();

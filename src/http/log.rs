@@ -1,5 +1,6 @@
 //! One structured log line per request, written when the response body is finished (or dropped):
-//! method, path (never the query, which may carry a signature), status, bytes sent, duration.
+//! method, path (never the query, which may carry a signature), status, bytes sent, duration,
+//! request id; and, at the same moment, the request's metrics.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,16 +14,26 @@ use http_body::{Frame, SizeHint};
 
 use super::server::InFlight;
 use crate::logline::{access_line, AccessLine, ACCESS_TARGET};
+use crate::metrics::Route;
+use crate::request_id::RequestId;
+
+/// What the log line and the metrics say about the request.
+pub struct Request {
+    pub method: Method,
+    /// The request's URI; only its path is logged.
+    pub uri: Uri,
+    /// When its headers were read.
+    pub start: Instant,
+    pub route: Route,
+    pub id: RequestId,
+}
 
 /// A response body that writes the request's log line when it is finished or dropped.
 pub struct Logged {
     inner: Body,
-    method: Method,
-    /// The request's URI; only its path is logged.
-    uri: Uri,
+    request: Request,
     status: u16,
     bytes: u64,
-    start: Instant,
     /// Content-Length when known: hyper stops polling once it has sent that many bytes.
     expected: Option<u64>,
     complete: bool,
@@ -32,17 +43,22 @@ pub struct Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
+        let took = self.request.start.elapsed();
+        if let Some(m) = self._in_flight.metrics() {
+            m.request(self.request.route, self.status, self.bytes, took);
+        }
         // The one event per request skips tracing's dispatch (see `logline`), but not its filter.
         if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
             return;
         }
         access_line(&AccessLine {
-            method: self.method.as_str(),
-            path: self.uri.path(),
+            method: self.request.method.as_str(),
+            path: self.request.uri.path(),
             status: self.status,
             bytes: self.bytes,
-            duration_us: u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            duration_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             complete: self.complete || self.expected == Some(self.bytes),
+            request_id: self.request.id.as_str(),
         });
     }
 }
@@ -79,13 +95,7 @@ impl http_body::Body for Logged {
 }
 
 /// Wraps `resp` so that its log line is written once it has been sent (or abandoned).
-pub fn logged(
-    resp: Response,
-    method: Method,
-    uri: Uri,
-    start: Instant,
-    in_flight: InFlight,
-) -> Response<Logged> {
+pub fn logged(resp: Response, request: Request, in_flight: InFlight) -> Response<Logged> {
     let status = resp.status().as_u16();
     // The length hyper will send: the header if set, else the body's exact size.
     let expected = resp
@@ -96,11 +106,9 @@ pub fn logged(
         .or_else(|| http_body::Body::size_hint(resp.body()).exact());
     resp.map(|inner| Logged {
         inner,
-        method,
-        uri,
+        request,
         status,
         bytes: 0,
-        start,
         expected,
         complete: false,
         _in_flight: in_flight,

@@ -2,9 +2,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod log;
+pub mod metrics;
+pub mod openapi;
 pub mod publish;
 pub mod publish_cache;
 pub mod routes;

@@ -14,8 +14,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{PathParam, QueryPairs};
+use super::openapi::{LinkQuery, ReadHeaders, ServeQuery};
 use super::publish_cache::Lookup;
 use super::serve::{self, Overrides, Representation, Source};
 use super::transcoded;
@@ -35,6 +36,30 @@ const ALLOW_HEADERS: &str =
 
 /// `GET`/`HEAD /f/{key}` as an axum handler (keys that need percent-decoding come this way; the
 /// connection layer sends the others straight to [`publish`]).
+#[utoipa::path(get, path = "/f/{key}", tag = "public",
+    summary = "The publish URI",
+    description = "A published file, by its `file_sid` or `file_access_name` as its `publish` \
+        allows; 404 otherwise. HEAD answers the same headers. Range (several ranges: \
+        `multipart/byteranges`), If-Range and the conditionals as RFC 9110 says; converts on the \
+        fly with `f`/`br`; peaks with `waveform`. Every answer carries the CORS headers.",
+    params(("key" = String, Path, description = "`file_sid` or `file_access_name`"), ServeQuery, ReadHeaders),
+    responses(
+        (status = 200, description = "The file (or its conversion)", body = Vec<u8>,
+            content_type = "application/octet-stream", headers(
+            ("Accept-Ranges" = String), ("ETag" = String), ("Last-Modified" = String),
+            ("Content-Disposition" = String), ("Cache-Control" = String),
+            ("Access-Control-Allow-Origin" = String))),
+        (status = 206, description = "The asked ranges", headers(("Content-Range" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 412, description = "A precondition failed"),
+        (status = 415, description = "`f`, `br` or `waveform` on a file that is not audio", body = ErrorBody),
+        (status = 416, description = "No range overlaps", body = ErrorBody,
+            headers(("Content-Range" = String, description = "`bytes */<len>`"))),
+        (status = 422, description = "The audio cannot be converted", body = ErrorBody),
+        (status = 503, description = "Transcoding capacity full (`Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn publish_uri(
     State(state): State<AppState>,
     key: Result<PathParam, ApiError>,
@@ -93,6 +118,25 @@ pub async fn publish(
 }
 
 /// `GET`/`HEAD /download/{file_sid}` as an axum handler (see [`publish_uri`]).
+#[utoipa::path(get, path = "/download/{file_sid}", tag = "public",
+    summary = "A signed link (`uri_download`)",
+    description = "Serves exactly like the publish URI while `expires` is ahead and \
+        `signature` matches (403 otherwise), published or not.",
+    params(("file_sid" = String, Path), LinkQuery, ServeQuery, ReadHeaders),
+    responses(
+        (status = 200, description = "The file (or its conversion)", body = Vec<u8>,
+            content_type = "application/octet-stream"),
+        (status = 206, description = "The asked ranges", headers(("Content-Range" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 403, description = "Expired link or bad signature", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 412, description = "A precondition failed"),
+        (status = 415, body = ErrorBody),
+        (status = 416, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ))]
 pub async fn download_link(
     State(state): State<AppState>,
     sid: Result<PathParam, ApiError>,
@@ -170,6 +214,26 @@ async fn serve_waveform(
 /// tells nothing about whether the file exists. Only here the methods, request headers and
 /// max age a browser may use (the Fetch standard reads them from preflights alone).
 pub async fn preflight() -> Response<Body> {
+    preflight_answer()
+}
+
+/// [`preflight`] on the publish URI.
+#[utoipa::path(options, path = "/f/{key}", tag = "public", summary = "CORS preflight",
+    params(("key" = String, Path)),
+    responses((status = 204, description = "Allowed methods and headers")))]
+pub async fn preflight_publish() -> Response<Body> {
+    preflight_answer()
+}
+
+/// [`preflight`] on signed links.
+#[utoipa::path(options, path = "/download/{file_sid}", tag = "public", summary = "CORS preflight",
+    params(("file_sid" = String, Path)),
+    responses((status = 204, description = "Allowed methods and headers")))]
+pub async fn preflight_download() -> Response<Body> {
+    preflight_answer()
+}
+
+fn preflight_answer() -> Response<Body> {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
     allow_any_origin(h);

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::serve::Representation;
 use crate::domain::events::{FileChange, Subscriber};
+use crate::metrics::{Cache, Metrics};
 
 /// Most entries over all threads, each thread holding its share. Each entry may hold an open file
 /// descriptor, so this stays well under the usual 1024-descriptor limit.
@@ -46,11 +47,12 @@ pub struct PublishCache {
     /// Set while the node may be missing other nodes' changes: every lookup reads through.
     bypass: AtomicBool,
     per_thread: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Default for PublishCache {
     fn default() -> Self {
-        PublishCache::new(1)
+        PublishCache::new(1, Arc::default())
     }
 }
 
@@ -59,12 +61,13 @@ impl Default for PublishCache {
 pub struct Miss(u64);
 
 impl PublishCache {
-    /// A cache shared out over `threads` HTTP threads.
-    pub fn new(threads: usize) -> Self {
+    /// A cache shared out over `threads` HTTP threads, counting its hits and misses.
+    pub fn new(threads: usize, metrics: Arc<Metrics>) -> Self {
         PublishCache {
             generation: Arc::default(),
             bypass: AtomicBool::new(false),
             per_thread: (ENTRIES / threads.max(1)).max(MIN_ENTRIES_PER_THREAD),
+            metrics,
         }
     }
 
@@ -77,6 +80,12 @@ impl PublishCache {
 
     /// The cached representation, or the generation seen by this miss.
     pub fn get(&self, lookup: Lookup<'_>) -> Result<Arc<Representation>, Miss> {
+        let found = self.lookup(lookup);
+        self.metrics.cache_lookup(Cache::Publish, found.is_ok());
+        found
+    }
+
+    fn lookup(&self, lookup: Lookup<'_>) -> Result<Arc<Representation>, Miss> {
         let generation = self.generation.load(Ordering::Acquire);
         if self.bypass.load(Ordering::Relaxed) {
             return Err(Miss(generation));
@@ -310,9 +319,12 @@ mod tests {
 
     #[test]
     fn threads_share_the_entries_out() {
-        assert_eq!(PublishCache::new(2).per_thread, ENTRIES / 2);
-        assert_eq!(PublishCache::new(1000).per_thread, MIN_ENTRIES_PER_THREAD);
-        let cache = PublishCache::new(ENTRIES / 2);
+        assert_eq!(PublishCache::new(2, Arc::default()).per_thread, ENTRIES / 2);
+        assert_eq!(
+            PublishCache::new(1000, Arc::default()).per_thread,
+            MIN_ENTRIES_PER_THREAD
+        );
+        let cache = PublishCache::new(ENTRIES / 2, Arc::default());
         let reprs: Vec<_> = (0..3).map(|i| repr(&i.to_string())).collect();
         for (i, r) in reprs.iter().enumerate() {
             let key = i.to_string();

@@ -29,9 +29,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::Service;
 
 use super::error::ApiError;
-use super::log::{logged, Logged};
+use super::log::{logged, Logged, Request as LoggedRequest};
+use super::metrics::route_of;
 use super::publish;
 use crate::app::AppState;
+use crate::metrics::Metrics;
+use crate::request_id::{RequestId, Scoped};
+
+/// The request id header, read from requests and set on every response.
+pub const X_REQUEST_ID: &str = "x-request-id";
 
 /// How long a stopping server waits for requests in flight before closing their connections
 /// (a stalled client must not hold a restart forever; systemd's default stop timeout is 90 s).
@@ -78,6 +84,9 @@ struct Activity {
     /// also polls the socket's read side while a response is computed, so a pending read alone
     /// says nothing; a pending *body* does: the request cannot go on without the client.
     awaiting_body: AtomicBool,
+    /// Where the connection's requests are counted; `None` with `--no-metrics`. Held per
+    /// connection so that a request clones no shared reference count.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The connection's socket, counting what is written to it.
@@ -155,6 +164,7 @@ impl AsyncWrite for Metered {
 pub struct WatchedBody {
     inner: Incoming,
     activity: Arc<Activity>,
+    route: crate::metrics::Route,
 }
 
 impl http_body::Body for WatchedBody {
@@ -169,6 +179,11 @@ impl http_body::Body for WatchedBody {
         self.activity
             .awaiting_body
             .store(r.is_pending(), Ordering::Relaxed);
+        if let (Poll::Ready(Some(Ok(frame))), Some(m)) = (&r, &self.activity.metrics) {
+            if let Some(d) = frame.data_ref() {
+                m.received(self.route, d.len() as u64);
+            }
+        }
         r
     }
 
@@ -197,6 +212,11 @@ impl InFlight {
         activity.begun.fetch_add(1, Ordering::Relaxed);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(Arc::clone(activity))
+    }
+
+    /// Where the request is counted, unless metrics are off.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.0.metrics.as_deref()
     }
 }
 
@@ -277,42 +297,76 @@ fn fast_route<'a>(method: &Method, path: &'a str) -> Option<Fast<'a>> {
     }
 }
 
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
+
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response<Logged>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
+    type Future = Scoped<Answer>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = Arc::clone(&self.routes);
         let in_flight = InFlight::begin(&self.activity);
         let activity = Arc::clone(&self.activity);
-        Box::pin(async move {
+        let client_id = req.headers().get(X_REQUEST_ID);
+        let id = RequestId::from_client(client_id.map(HeaderValue::as_bytes));
+        // The client's own header when kept as it is (a shared-bytes clone), else the made id.
+        let id_header = match client_id {
+            Some(v) if v.as_bytes() == id.as_str().as_bytes() => Some(v.clone()),
+            _ => HeaderValue::from_str(id.as_str()).ok(),
+        };
+        let answer: Answer = Box::pin(async move {
             let start = Instant::now();
             let method = req.method().clone();
             // A cheap clone (shared bytes); the log line needs the path after the body is sent.
             let uri = req.uri().clone();
-            if let Some(refused) = oversized(&req) {
-                return Ok(logged(refused, method, uri, start, in_flight));
+            let route = route_of(&method, uri.path());
+            let request = LoggedRequest {
+                method,
+                uri,
+                start,
+                route,
+                id,
+            };
+            if let Some(mut refused) = oversized(&req) {
+                with_id(&mut refused, id_header);
+                return Ok(logged(refused, request, in_flight));
             }
-            let resp = match fast_route(&method, uri.path()) {
+            let method = &request.method;
+            let uri = &request.uri;
+            let mut resp = match fast_route(method, uri.path()) {
                 Some(Fast::Publish(key)) => {
-                    publish::publish(&this.state, key, &method, req.headers(), uri.query()).await
+                    publish::publish(&this.state, key, method, req.headers(), uri.query()).await
                 }
                 Some(Fast::Download(sid)) => {
-                    publish::download(&this.state, sid, &method, req.headers(), uri.query()).await
+                    publish::download(&this.state, sid, method, req.headers(), uri.query()).await
                 }
                 Some(Fast::Preflight) => publish::preflight().await,
                 None => {
                     let mut router = this.router.clone();
-                    let req = req.map(|inner| WatchedBody { inner, activity });
+                    let req = req.map(|inner| WatchedBody {
+                        inner,
+                        activity,
+                        route,
+                    });
                     match router.call(req).await {
                         Ok(r) => r,
                         Err(never) => match never {},
                     }
                 }
             };
-            Ok(logged(resp, method, uri, start, in_flight))
-        })
+            with_id(&mut resp, id_header);
+            Ok(logged(resp, request, in_flight))
+        });
+        Scoped::new(id, answer)
+    }
+}
+
+/// Sets the request id on an answer.
+fn with_id(resp: &mut Response<axum::body::Body>, id: Option<HeaderValue>) {
+    if let Some(v) = id {
+        resp.headers_mut()
+            .insert(header::HeaderName::from_static(X_REQUEST_ID), v);
     }
 }
 
@@ -388,7 +442,10 @@ pub async fn run(
         };
         // Responses go out whole in one write: no reason to let Nagle hold them.
         let _ = tcp.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
+        let activity = Arc::new(Activity {
+            metrics: dispatch.0.state.metrics.recording(),
+            ..Activity::default()
+        });
         let service = ConnService {
             routes: Arc::clone(&dispatch.0),
             activity: Arc::clone(&activity),

@@ -25,7 +25,8 @@ fn not_found() -> crate::error::Error {
 }
 
 /// A file as the API shows it: the record plus its links.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = File)]
 pub struct FileView {
     #[serde(flatten)]
     pub file: FileRecord,

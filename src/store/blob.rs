@@ -27,6 +27,12 @@ pub enum BlobError {
     /// The object store answered with an error or could not be reached.
     #[error("object store: {0}")]
     Remote(String),
+    /// The object store refused our credentials (a revoked key, a missing permission).
+    #[error("object store refused the credentials: {0}")]
+    Denied(String),
+    /// The bucket does not exist (deleted, or misnamed).
+    #[error("bucket {0} not found")]
+    NoBucket(String),
     /// The blob URL or its settings are not usable.
     #[error("blob store settings: {0}")]
     Config(String),

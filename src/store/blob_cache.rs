@@ -104,6 +104,8 @@ impl BlobCache {
             }
             Err(e) => Err(match &*e {
                 BlobError::NotFound(k) => BlobError::NotFound(k.clone()),
+                BlobError::Denied(m) => BlobError::Denied(m.clone()),
+                BlobError::NoBucket(b) => BlobError::NoBucket(b.clone()),
                 other => BlobError::Remote(other.to_string()),
             }),
         }

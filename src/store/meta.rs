@@ -182,6 +182,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn all_blob_keys(&self) -> Result<Vec<(String, String)>, MetaError>;
     /// Recomputes every total from the files (start-up repair after a crash).
     async fn recompute_totals(&self) -> Result<(), MetaError>;
+    /// Customers, files and bytes stored, over every customer (for `/metrics`).
+    async fn storage_totals(&self) -> Result<crate::metrics::StorageTotals, MetaError>;
     /// Files whose `expires_at` has passed, at most `limit`.
     async fn expired_files(&self, now: Timestamp, limit: i64)
         -> Result<Vec<FileRecord>, MetaError>;

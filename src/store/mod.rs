@@ -1,13 +1,16 @@
 //! Storage behind two small traits: metadata ([`meta::MetaStore`]) and bytes ([`blob::BlobStore`]),
-//! with the embedded implementations (SQLite, local files) as the default, and PostgreSQL and
-//! S3-compatible object stores for a cluster of nodes.
+//! with the embedded implementations (SQLite, local files) as the default, PostgreSQL and
+//! S3-compatible object stores for a cluster of nodes, and Google Cloud Storage for customers'
+//! own buckets.
 
 pub mod blob;
 pub mod blob_cache;
 pub mod cluster;
 pub mod fs;
+pub mod gcs;
 pub mod meta;
 pub mod postgres;
+pub mod remote;
 mod rows;
 pub mod s3;
 mod sql_store;

@@ -10,16 +10,12 @@
 //! fills, so memory per upload stays within a few parts whatever the length. Every error path
 //! aborts; a writer dropped mid-way aborts in the background.
 //!
-//! Reads are ranged GETs streamed as they arrive (hyper's buffers, TCP's window). Hot blobs are
-//! made local: a blob that fits a quarter of the node's
-//! [`BlobCache`](super::blob_cache::BlobCache) is copied there by its first read — a whole read
-//! fills the cache from the same GET that streams to the client, a first read of ranges starts
-//! a GET of its own in the background — and reads switch to the local file (the embedded
-//! store's fast path) once it is complete. The media pipeline reads through the same cache.
+//! Reads are ranged GETs, with hot blobs made local in the node's cache, as for every object
+//! store ([`RemoteReads`]).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -30,12 +26,9 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::blob::{
-    check_key, stream_by_reads, BlobEntry, BlobError, BlobStore, BlobWriter, ByteStream, LocalCopy,
-    OpenBlob,
-};
+use super::blob::{check_key, BlobEntry, BlobError, BlobWriter, ByteStream};
 use super::blob_cache::BlobCache;
-use super::fs::{LocalFile, CHUNK};
+use super::remote::{ObjectBlobs, ObjectWrites, RangedGet, RemoteReads};
 
 /// Parts of one multipart upload being sent at once.
 pub const PARTS_IN_FLIGHT: usize = 2;
@@ -51,14 +44,14 @@ fn remote(key: &str, e: object_store::Error) -> BlobError {
     }
 }
 
-/// An S3-compatible [`BlobStore`].
-pub struct S3Blobs {
+/// An S3-compatible [`BlobStore`](super::BlobStore).
+pub type S3Blobs = ObjectBlobs<S3Writes>;
+
+/// The uploads, deletes and listings of an S3 store.
+pub struct S3Writes {
     store: Arc<AmazonS3>,
     prefix: String,
     part_size: usize,
-    cache: Arc<BlobCache>,
-    /// Distinguishes this store's blobs in the shared cache.
-    cache_scope: String,
 }
 
 /// The parts of an `s3://bucket/prefix` URL.
@@ -73,7 +66,7 @@ fn parse_url(url: &str) -> Result<(String, String), BlobError> {
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
-impl S3Blobs {
+impl ObjectBlobs<S3Writes> {
     /// Opens `s3://bucket/prefix`: credentials, region and endpoint from the standard `AWS_*`
     /// variables (`AWS_ENDPOINT_URL` for a self-hosted store; plain `http://` allowed there).
     pub fn from_url(url: &str, part_size: usize, cache: Arc<BlobCache>) -> Result<Self, BlobError> {
@@ -107,84 +100,30 @@ impl S3Blobs {
         part_size: usize,
         cache: Arc<BlobCache>,
         scope: &str,
-    ) -> Self {
-        S3Blobs {
+    ) -> S3Blobs {
+        let prefix = prefix.trim_matches('/').to_string();
+        let objects = Arc::new(S3Objects {
+            store: Arc::clone(&store),
+            prefix: prefix.clone(),
+        });
+        let writes = S3Writes {
             store,
-            prefix: prefix.trim_matches('/').to_string(),
+            prefix,
             // S3 refuses parts under 5 MiB (but the last).
             part_size: part_size.max(5 * 1024 * 1024),
-            cache,
-            cache_scope: scope.to_string(),
-        }
+        };
+        ObjectBlobs::from_parts(writes, RemoteReads::new(objects, cache, scope))
     }
+}
 
+impl S3Writes {
     fn path(&self, key: &str) -> Result<ObjectPath, BlobError> {
         check_key(key)?;
         Ok(self.join(key))
     }
 
     fn join(&self, rest: &str) -> ObjectPath {
-        if self.prefix.is_empty() {
-            ObjectPath::from(rest)
-        } else {
-            ObjectPath::from(format!("{}/{rest}", self.prefix))
-        }
-    }
-
-    /// Opens `key`: its local copy when the cache holds one, else a blob read by GETs (its
-    /// length asked with a HEAD unless `known_len` says it).
-    async fn open_blob(
-        &self,
-        key: &str,
-        known_len: Option<u64>,
-    ) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        let path = self.path(key)?;
-        let local = Arc::new(OnceLock::new());
-        if let Some(copy) = self.cache.cached(&self.cache_scope, key).await {
-            let cached = Local::open(copy).await?;
-            let len = cached.file.len();
-            let _ = local.set(cached);
-            return Ok(Arc::new(S3Blob {
-                store: Arc::clone(&self.store),
-                path,
-                key: key.to_string(),
-                len,
-                local,
-                filler: None,
-            }));
-        }
-        let len = match known_len {
-            Some(len) => len,
-            None => {
-                self.store
-                    .head(&path)
-                    .await
-                    .map_err(|e| remote(key, e))?
-                    .size
-            }
-        };
-        // A blob that fits a quarter of the cache is made local by its first read; until then
-        // (and for bigger blobs always) reads are GETs.
-        let filler = (len <= self.cache.capacity() / 4).then(|| {
-            Arc::new(Filler {
-                cache: Arc::clone(&self.cache),
-                scope: self.cache_scope.clone(),
-                key: key.to_string(),
-                store: Arc::clone(&self.store),
-                path: path.clone(),
-                len,
-                started: AtomicBool::new(false),
-                local: Arc::clone(&local),
-            })
-        });
-        Ok(Arc::new(S3Blob {
-            store: Arc::clone(&self.store),
-            path,
-            key: key.to_string(),
-            len,
-            local,
-            filler,
-        }))
+        join(&self.prefix, rest)
     }
 
     fn marker(&self, key: &str) -> ObjectPath {
@@ -192,278 +131,62 @@ impl S3Blobs {
     }
 }
 
-/// `len` bytes at `offset` of `key`, streamed as they arrive (one ranged GET).
-async fn get_ranged(
-    store: &AmazonS3,
-    path: &ObjectPath,
-    key: &str,
-    offset: u64,
-    len: u64,
-) -> Result<ByteStream, BlobError> {
-    if len == 0 {
-        return Ok(Box::pin(futures_util::stream::empty()));
+/// `rest` under `prefix`.
+fn join(prefix: &str, rest: &str) -> ObjectPath {
+    if prefix.is_empty() {
+        ObjectPath::from(rest)
+    } else {
+        ObjectPath::from(format!("{prefix}/{rest}"))
     }
-    let got = store
-        .get_opts(
-            path,
-            GetOptions {
-                range: Some(GetRange::Bounded(offset..offset + len)),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| remote(key, e))?;
-    Ok(exact_stream(got.into_stream(), len))
 }
 
-/// `len` bytes at `offset` of `key`, whole (one ranged GET); fewer is an error.
-async fn get_exact(
-    store: &AmazonS3,
-    path: &ObjectPath,
-    key: &str,
-    offset: u64,
-    len: usize,
-) -> Result<Bytes, BlobError> {
-    if len == 0 {
-        return Ok(Bytes::new());
-    }
-    let b = store
-        .get_range(path, offset..offset + len as u64)
-        .await
-        .map_err(|e| remote(key, e))?;
-    if b.len() != len {
-        return Err(BlobError::Remote(format!(
-            "object store sent {} of {len} bytes",
-            b.len()
-        )));
-    }
-    Ok(b)
-}
-
-/// The body of a GET as our stream: errors become `io::Error` (so the response aborts), and a
-/// body that ends before `len` bytes is an error too, never a short clean end.
-fn exact_stream(
-    inner: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
-    len: u64,
-) -> ByteStream {
-    exact_len(
-        Box::pin(inner.map(|r| r.map_err(std::io::Error::other))),
-        len,
-    )
-}
-
-/// `inner`, failing if it ends before `len` bytes (and ending at its first error).
-fn exact_len(inner: ByteStream, len: u64) -> ByteStream {
-    Box::pin(futures_util::stream::unfold(
-        (inner, 0u64, false),
-        move |(mut inner, seen, failed)| async move {
-            if failed {
-                return None;
-            }
-            match inner.next().await {
-                Some(Ok(chunk)) => {
-                    let seen = seen + chunk.len() as u64;
-                    Some((Ok(chunk), (inner, seen, false)))
-                }
-                Some(Err(e)) => Some((Err(e), (inner, seen, true))),
-                None if seen == len => None,
-                None => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("object store sent {seen} of {len} bytes"),
-                    )),
-                    (inner, seen, true),
-                )),
-            }
-        },
-    ))
-}
-
-/// The whole object at `path`, streamed.
-async fn whole(
-    store: Arc<AmazonS3>,
-    path: ObjectPath,
-    key: String,
-) -> Result<ByteStream, BlobError> {
-    let got = store
-        .get_opts(&path, GetOptions::default())
-        .await
-        .map_err(|e| remote(&key, e))?;
-    let len = got.meta.size;
-    Ok(exact_stream(got.into_stream(), len))
-}
-
-/// Makes one blob local, once: from the first whole read as it streams to its client (one GET
-/// from the store serves both), or, when the first reads are ranges, by a GET of its own in
-/// the background.
+/// The GETs of blobs in S3 (reads go through [`RemoteReads`]).
 #[derive(Debug)]
-struct Filler {
-    cache: Arc<BlobCache>,
-    scope: String,
-    key: String,
+struct S3Objects {
     store: Arc<AmazonS3>,
-    path: ObjectPath,
-    len: u64,
-    started: AtomicBool,
-    local: Arc<OnceLock<Local>>,
+    prefix: String,
 }
 
-/// Chunks a whole read may run ahead of its copy being written before the copy gives up.
-const TEE_QUEUE: usize = 64;
-
-impl Filler {
-    /// Claims the fill; false when it is under way or done.
-    fn claim(&self) -> bool {
-        !self.started.swap(true, Ordering::AcqRel)
-    }
-
-    /// Fills from `body` (the whole blob), then points reads at the local copy; a failed fill
-    /// can be tried again by a later read.
-    fn fill_from(self: &Arc<Self>, body: ByteStream) {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let body = exact_len(body, this.len);
-            let filled = match this
-                .cache
-                .local(&this.scope, &this.key, || async { Ok(body) })
-                .await
-            {
-                Ok(copy) => Local::open(copy).await,
-                Err(e) => Err(e),
-            };
-            match filled {
-                Ok(l) => {
-                    let _ = this.local.set(l);
-                }
-                Err(e) => {
-                    tracing::debug!(key = this.key, error = %e, "blob not cached");
-                    this.started.store(false, Ordering::Release);
-                }
-            }
-        });
-    }
-
-    /// Fills by a GET of its own, in the background.
-    fn fill_in_background(self: &Arc<Self>) {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            match whole(Arc::clone(&this.store), this.path.clone(), this.key.clone()).await {
-                Ok(body) => this.fill_from(body),
-                Err(e) => {
-                    tracing::debug!(key = this.key, error = %e, "blob not cached");
-                    this.started.store(false, Ordering::Release);
-                }
-            }
-        });
-    }
-
-    /// `body` (the whole blob, on its way to a client) with a copy of each chunk written to
-    /// the cache. A copy that cannot keep up, or a client that goes, abandons the copy (never
-    /// the client).
-    fn tee(self: &Arc<Self>, body: ByteStream) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(TEE_QUEUE);
-        let copy: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (Ok(chunk), rx))
-        }));
-        self.fill_from(copy);
-        let mut tx = Some(tx);
-        Box::pin(body.map(move |item| {
-            if let (Ok(chunk), Some(sender)) = (&item, tx.as_ref()) {
-                if sender.try_send(chunk.clone()).is_err() {
-                    tx = None;
-                }
-            }
-            if item.is_err() {
-                tx = None;
-            }
-            item
-        }))
-    }
-}
-
-/// A blob's copy in the node's cache, opened: reads go through the local-file fast path.
-#[derive(Debug)]
-struct Local {
-    file: LocalFile,
-    /// Keeps the cached copy on disk while this handle lives.
-    _copy: LocalCopy,
-}
-
-impl Local {
-    async fn open(copy: LocalCopy) -> Result<Self, BlobError> {
-        let path = copy.path().to_path_buf();
-        let file = tokio::task::spawn_blocking(move || LocalFile::open(&path))
+impl S3Objects {
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<GetRange>,
+    ) -> Result<(u64, ByteStream), BlobError> {
+        let got = self
+            .store
+            .get_opts(
+                &join(&self.prefix, key),
+                GetOptions {
+                    range,
+                    ..Default::default()
+                },
+            )
             .await
-            .map_err(std::io::Error::other)??;
-        Ok(Local { file, _copy: copy })
-    }
-}
-
-/// A blob opened for reads: ranged GETs until the node's cache holds it, then local reads.
-#[derive(Debug)]
-struct S3Blob {
-    store: Arc<AmazonS3>,
-    path: ObjectPath,
-    key: String,
-    len: u64,
-    /// Set once the cache holds the whole blob.
-    local: Arc<OnceLock<Local>>,
-    /// Makes it local, when it fits the cache.
-    filler: Option<Arc<Filler>>,
-}
-
-impl S3Blob {
-    /// Starts making the blob local in the background (a read of a part of it).
-    fn fill_later(&self) {
-        if let Some(f) = self.filler.as_ref().filter(|f| f.claim()) {
-            f.fill_in_background();
-        }
+            .map_err(|e| remote(key, e))?;
+        let size = got.meta.size;
+        let body = got.into_stream().map(|r| r.map_err(std::io::Error::other));
+        Ok((size, Box::pin(body)))
     }
 }
 
 #[async_trait]
-impl OpenBlob for S3Blob {
-    fn len(&self) -> u64 {
-        self.len
+impl RangedGet for S3Objects {
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<ByteStream, BlobError> {
+        Ok(self.get(key, Some(GetRange::Bounded(range))).await?.1)
     }
 
-    fn read_now(&self, offset: u64, len: usize) -> Option<Bytes> {
-        self.local.get()?.file.read_now(offset, len)
+    async fn get_whole(&self, key: &str) -> Result<(u64, ByteStream), BlobError> {
+        self.get(key, None).await
     }
 
-    async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        if let Some(local) = self.local.get() {
-            return local.file.read_at(offset, len).await;
-        }
-        self.fill_later();
-        get_exact(&self.store, &self.path, &self.key, offset, len).await
-    }
-
-    fn stream(self: Arc<Self>, offset: u64, len: u64) -> ByteStream {
-        if len == 0 {
-            return Box::pin(futures_util::stream::empty());
-        }
-        if self.local.get().is_some() {
-            return stream_by_reads(self, offset, len, CHUNK);
-        }
-        // The whole blob, for the first time: the one GET also fills the cache.
-        let tee = (offset == 0 && len == self.len)
-            .then(|| self.filler.clone())
-            .flatten()
-            .filter(|f| f.claim());
-        if tee.is_none() {
-            self.fill_later();
-        }
-        let opened = async move {
-            get_ranged(&self.store, &self.path, &self.key, offset, len)
-                .await
-                .map_err(std::io::Error::from)
-        };
-        let body: ByteStream = Box::pin(futures_util::stream::once(opened).try_flatten());
-        match tee {
-            Some(f) => f.tee(body),
-            None => body,
-        }
+    async fn size(&self, key: &str) -> Result<u64, BlobError> {
+        let meta = self
+            .store
+            .head(&join(&self.prefix, key))
+            .await
+            .map_err(|e| remote(key, e))?;
+        Ok(meta.size)
     }
 }
 
@@ -657,7 +380,7 @@ impl BlobWriter for S3Writer {
 }
 
 #[async_trait]
-impl BlobStore for S3Blobs {
+impl ObjectWrites for S3Writes {
     async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError> {
         Ok(Box::new(S3Writer {
             store: Arc::clone(&self.store),
@@ -672,34 +395,8 @@ impl BlobStore for S3Blobs {
         }))
     }
 
-    async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        self.open_blob(key, None).await
-    }
-
-    async fn open_sized(&self, key: &str, len: u64) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        self.open_blob(key, Some(len)).await
-    }
-
-    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
-        get_ranged(&self.store, &self.path(key)?, key, offset, len).await
-    }
-
-    async fn read_small(&self, key: &str, offset: u64, len: usize) -> Result<Bytes, BlobError> {
-        get_exact(&self.store, &self.path(key)?, key, offset, len).await
-    }
-
-    async fn local_copy(&self, key: &str) -> Result<LocalCopy, BlobError> {
-        let path = self.path(key)?;
-        let store = Arc::clone(&self.store);
-        let owned = key.to_string();
-        self.cache
-            .local(&self.cache_scope, key, move || whole(store, path, owned))
-            .await
-    }
-
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path(key)?;
-        self.cache.forget(&self.cache_scope, key).await;
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(remote(key, e)),
@@ -718,7 +415,6 @@ impl BlobStore for S3Blobs {
             .into_iter()
             .filter_map(|o| {
                 let key = o.location.filename()?.to_string();
-                check_key(&key).ok()?;
                 Some(BlobEntry {
                     key,
                     modified: o.last_modified.into(),
@@ -761,10 +457,6 @@ impl BlobStore for S3Blobs {
         }
         Ok(swept)
     }
-
-    fn is_shared(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]
@@ -786,44 +478,5 @@ mod tests {
             parse_url("gs://media"),
             Err(BlobError::Unsupported(_))
         ));
-    }
-
-    fn body(
-        items: Vec<object_store::Result<Bytes>>,
-    ) -> futures_util::stream::BoxStream<'static, object_store::Result<Bytes>> {
-        Box::pin(futures_util::stream::iter(items))
-    }
-
-    #[tokio::test]
-    async fn a_body_that_ends_short_or_fails_is_an_error_never_a_clean_end() {
-        let whole: Vec<_> = exact_stream(body(vec![Ok(Bytes::from_static(b"abc"))]), 3)
-            .collect()
-            .await;
-        assert!(whole.iter().all(Result::is_ok) && whole.len() == 1);
-
-        let short: Vec<_> = exact_stream(body(vec![Ok(Bytes::from_static(b"ab"))]), 3)
-            .collect()
-            .await;
-        assert_eq!(short.len(), 2);
-        assert_eq!(
-            short[1].as_ref().map_err(std::io::Error::kind).err(),
-            Some(std::io::ErrorKind::UnexpectedEof)
-        );
-
-        let failed: Vec<_> = exact_stream(
-            body(vec![
-                Ok(Bytes::from_static(b"a")),
-                Err(object_store::Error::Generic {
-                    store: "S3",
-                    source: "connection reset".into(),
-                }),
-                Ok(Bytes::from_static(b"bc")),
-            ]),
-            3,
-        )
-        .collect()
-        .await;
-        assert_eq!(failed.len(), 2, "nothing after the error");
-        assert!(failed[1].is_err());
     }
 }

@@ -598,6 +598,20 @@ macro_rules! sql_meta_store {
                 Ok(())
             }
 
+            async fn storage_totals(&self) -> Result<crate::metrics::StorageTotals, MetaError> {
+                let (customers, files, bytes): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(total_files), 0) AS BIGINT),
+                            CAST(COALESCE(SUM(total_bytes), 0) AS BIGINT) FROM customers",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(crate::metrics::StorageTotals {
+                    customers,
+                    files,
+                    bytes,
+                })
+            }
+
             async fn expired_files(
                 &self,
                 now: Timestamp,

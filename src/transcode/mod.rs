@@ -23,6 +23,7 @@ use self::conversion::{Conversion, Phase, Reader, SpoolWriter};
 pub use self::variant::{Requested, Variant, VariantKey};
 use crate::error::Error;
 use crate::fair::{PerCustomer, Slot};
+use crate::metrics::{Cache, Metrics, Running};
 use crate::store::blob::{LocalCopy, OpenBlob};
 use crate::store::fs::LocalFile;
 
@@ -53,6 +54,7 @@ pub struct Transcoder {
     customers: Arc<PerCustomer>,
     per_customer: AtomicUsize,
     workers: usize,
+    metrics: Arc<Metrics>,
 }
 
 /// A worker, held by one conversion of one customer's audio.
@@ -60,6 +62,7 @@ pub struct Transcoder {
 pub struct Permit {
     _worker: OwnedSemaphorePermit,
     _slot: Slot,
+    _running: Running,
 }
 
 impl std::fmt::Debug for Transcoder {
@@ -94,8 +97,14 @@ fn log_conversion(o: Outcome<'_>, bytes: u64, cached: bool) {
 
 impl Transcoder {
     /// A transcoder with `workers` conversions at once and `cache_bytes` of cached copies,
-    /// keeping its files in `dir` (emptied now: copies do not outlive the process).
-    pub fn new(dir: &Path, workers: usize, cache_bytes: u64) -> std::io::Result<Self> {
+    /// keeping its files in `dir` (emptied now: copies do not outlive the process), recording
+    /// into `metrics`.
+    pub fn new(
+        dir: &Path,
+        workers: usize,
+        cache_bytes: u64,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
@@ -121,6 +130,7 @@ impl Transcoder {
             // Until told otherwise, one customer leaves one worker to the others.
             per_customer: AtomicUsize::new(workers.saturating_sub(1).max(1)),
             workers: workers.max(1),
+            metrics,
         })
     }
 
@@ -133,6 +143,7 @@ impl Transcoder {
     /// A finished copy, if cached.
     pub fn cached(&self, variant: &Variant) -> Option<Arc<ConvertedCopy>> {
         let hit = self.cache.get(&variant.key);
+        self.metrics.cache_lookup(Cache::Converted, hit.is_some());
         if hit.is_some() {
             log_conversion(
                 Outcome {
@@ -179,6 +190,16 @@ impl Transcoder {
     /// the whole pool: then capacity, not the share, is what ran out); otherwise waits briefly
     /// for a worker, then gives up with 503 rather than queueing without limit.
     pub async fn permit(&self, customer: &str) -> Result<Permit, Error> {
+        let queued = self.metrics.conversion_queued();
+        let permit = self.wait_for_permit(customer).await;
+        drop(queued);
+        if permit.is_err() {
+            self.metrics.conversion_refused();
+        }
+        permit
+    }
+
+    async fn wait_for_permit(&self, customer: &str) -> Result<Permit, Error> {
         let limit = self.per_customer.load(Ordering::Relaxed);
         let Some(slot) = self.customers.acquire(customer, limit, PERMIT_WAIT).await else {
             return Err(if limit >= self.workers {
@@ -194,6 +215,7 @@ impl Transcoder {
             Ok(Ok(p)) => Ok(Permit {
                 _worker: p,
                 _slot: slot,
+                _running: self.metrics.conversion_running(),
             }),
             _ => Err(Error::Busy),
         }
@@ -255,6 +277,7 @@ impl Transcoder {
         let inflight_key = variant.key.clone();
         let inflight = Arc::clone(&self.inflight);
         let on_kept = self.on_kept.clone();
+        let metrics = Arc::clone(&self.metrics);
         tokio::task::spawn_blocking(move || {
             let mut w = SpoolWriter::new(&conv, writer);
             let result = produce(&variant, source.path(), &mut w, &conv.cancel)
@@ -285,6 +308,7 @@ impl Transcoder {
                         }
                         Err(e) => tracing::warn!(error = %e, "converted copy not kept"),
                     }
+                    metrics.conversion_finished(variant.metrics_label(), started.elapsed());
                     log_conversion(
                         Outcome {
                             variant: &variant,
@@ -369,6 +393,7 @@ impl Transcoder {
         let variant = variant.clone();
         let source = Arc::clone(source);
         let started = Instant::now();
+        let metrics = Arc::clone(&self.metrics);
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let opts = TranscodeOptions {
@@ -376,6 +401,9 @@ impl Transcoder {
                 bitrate_kbps: variant.key.bitrate_kbps,
             };
             let r = convert_range(source.path(), &variant.source_hint, &opts, start, len);
+            if r.is_ok() {
+                metrics.conversion_finished(variant.metrics_label(), started.elapsed());
+            }
             tracing::info!(
                 source = %variant.source_hint,
                 target = variant.key.format.name(),

@@ -35,6 +35,15 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// The `format` label of this copy's conversion metrics: the target format, or `waveform`.
+    pub fn metrics_label(&self) -> &'static str {
+        if self.key.waveform.is_some() {
+            "waveform"
+        } else {
+            self.key.format.name()
+        }
+    }
+
     /// The query parameter that asked for this copy, named by its errors.
     pub fn field(&self) -> &'static str {
         if self.key.waveform.is_some() {

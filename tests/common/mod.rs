@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+pub mod fake_gcs;
 pub mod garage;
 pub mod garage_cluster;
 
@@ -441,6 +442,15 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads `bytes` published by `file_sid`; returns the file's sid.
+    pub async fn published(&self, token: &str, bytes: Vec<u8>) -> String {
+        let (st, f) = self
+            .upload_raw(token, &[("publish", "file_sid")], bytes)
+            .await;
+        assert_eq!(st, 201, "{f}");
+        f["file_sid"].as_str().unwrap().to_string()
+    }
+
     /// Uploads with multipart `file_object` + `data`.
     pub async fn upload_multipart(
         &self,
@@ -587,4 +597,49 @@ pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// The Python of the test tools (`.ci/run` installs it with the packages tests use), if it has
+/// `modules`; otherwise says so (and fails under MEDIASTORE_REQUIRE_TOOLS=1).
+pub fn python_with(modules: &[&str]) -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("MEDIASTORE_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/var/tmp/mediastore-tools/python/bin/python".into());
+    let ok = Command::new(&python)
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !require_tools(),
+            "python with {modules:?} is required (MEDIASTORE_REQUIRE_TOOLS=1) but missing: run .ci/run once"
+        );
+        eprintln!("skipping: no python with {modules:?} (.ci/run installs it)");
+        return None;
+    }
+    Some(python)
+}
+
+/// Runs `python -c script` with `input` on stdin; its stdout, or a panic with its stderr.
+pub fn run_python(python: &std::path::Path, script: &str, input: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -13,8 +13,9 @@ use crate::domain::input::Fields;
 use crate::domain::Timestamp;
 use crate::error::Error;
 use crate::http::auth::Caller;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonFields, PathParam, QueryPairs};
+use crate::http::openapi::{FileInput, FileListQuery, ReadHeaders, UploadForm};
 use crate::http::routes::Uploads;
 use crate::http::serve::{self, Overrides, Representation};
 use crate::service::files::{self, FileView};
@@ -37,6 +38,24 @@ fn is_multipart(headers: &HeaderMap) -> bool {
 }
 
 /// `POST /v1/files`: multipart (`file_object` + `data`) or a raw body with fields in the query.
+#[utoipa::path(post, path = "/v1/files", tag = "files", security(("bearer" = [])),
+    description = "Streamed to storage. Either `multipart/form-data` (`file_object` JSON + \
+        `data`), or the bytes as the body with the file's fields as query parameters.",
+    request_body(content(
+        (UploadForm = "multipart/form-data"),
+        (Vec<u8> = "application/octet-stream"),
+    )),
+    responses(
+        (status = 201, body = FileView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such container", body = ErrorBody),
+        (status = 413, description = "Over `max_file_size`", body = ErrorBody),
+        (status = 415, description = "Not audio where audio is needed", body = ErrorBody),
+        (status = 422, description = "Classification, unique keys, corrupt audio", body = ErrorBody),
+        (status = 429, description = "A quota or threshold would be exceeded, or too many \
+            uploads in progress (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Transcoding capacity full (`Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn upload(
     Caller(owner): Caller,
     State(state): State<AppState>,
@@ -44,6 +63,28 @@ pub async fn upload(
     q: QueryPairs,
     req: Request,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
+    let stored = store_upload(&state, &owner, &uploads, q, req).await;
+    match &stored {
+        Ok(_) => state.metrics.upload_stored(),
+        Err(ApiError {
+            refusal: Some(why), ..
+        }) => state.metrics.upload_refused(*why),
+        Err(_) => {}
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(files::view(&state, stored?, Timestamp::now())),
+    ))
+}
+
+/// [`upload`]'s work: the stored file, or why not.
+async fn store_upload(
+    state: &AppState,
+    owner: &crate::domain::model::Customer,
+    uploads: &std::sync::Arc<crate::fair::PerCustomer>,
+    q: QueryPairs,
+    req: Request,
+) -> Result<crate::domain::model::FileRecord, ApiError> {
     // Held until the answer: one customer's uploads cannot take every connection and worker.
     let limit = state.config.uploads_per_customer;
     let _slot = uploads
@@ -52,8 +93,8 @@ pub async fn upload(
             what: "uploads",
             limit,
         })?;
-    let file = if is_multipart(req.headers()) {
-        upload_multipart(&state, &owner, req).await?
+    if is_multipart(req.headers()) {
+        upload_multipart(state, owner, req).await
     } else {
         let declared_len = req
             .headers()
@@ -61,16 +102,12 @@ pub async fn upload(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let changes = files::parse_upload_fields(Fields::from_query(q.0))?;
-        let target = files::target(&state, &owner, &changes).await?;
+        let target = files::target(state, owner, &changes).await?;
         files::check_declared_length(&target, declared_len)?;
         let body = req.into_body().into_data_stream();
         let received = receive(&state.blobs, body, &target.limit).await?;
-        files::create(&state, &owner, changes, target, received, None).await?
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(files::view(&state, file, Timestamp::now())),
-    ))
+        Ok(files::create(state, owner, changes, target, received, None).await?)
+    }
 }
 
 async fn upload_multipart(
@@ -139,6 +176,12 @@ async fn upload_multipart(
 }
 
 /// `GET /v1/files?container_sid=&tag=&reference_type=&reference_id=&owner_id=&name=&page=&limit=`.
+#[utoipa::path(get, path = "/v1/files", tag = "files", security(("bearer" = [])),
+    params(FileListQuery),
+    responses(
+        (status = 200, body = List<FileView>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    ))]
 pub async fn list(
     Caller(owner): Caller,
     State(state): State<AppState>,
@@ -178,6 +221,12 @@ pub async fn list(
 }
 
 /// `GET /v1/files/{file_sid}`.
+#[utoipa::path(get, path = "/v1/files/{file_sid}", tag = "files", security(("bearer" = [])),
+    params(("file_sid" = String, Path)),
+    responses(
+        (status = 200, body = FileView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
 pub async fn get(
     Caller(owner): Caller,
     State(state): State<AppState>,
@@ -188,6 +237,14 @@ pub async fn get(
 }
 
 /// `PATCH /v1/files/{file_sid}`.
+#[utoipa::path(patch, path = "/v1/files/{file_sid}", tag = "files", security(("bearer" = [])),
+    params(("file_sid" = String, Path)), request_body = FileInput,
+    responses(
+        (status = 200, body = FileView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ))]
 pub async fn update(
     Caller(owner): Caller,
     State(state): State<AppState>,
@@ -199,6 +256,12 @@ pub async fn update(
 }
 
 /// `DELETE /v1/files/{file_sid}` → 204.
+#[utoipa::path(delete, path = "/v1/files/{file_sid}", tag = "files", security(("bearer" = [])),
+    params(("file_sid" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
 pub async fn delete(
     Caller(owner): Caller,
     State(state): State<AppState>,
@@ -209,6 +272,18 @@ pub async fn delete(
 }
 
 /// `GET /v1/files/{file_sid}/data`: the bytes, through the same serving path as the publish URI.
+#[utoipa::path(get, path = "/v1/files/{file_sid}/data", tag = "files", security(("bearer" = [])),
+    description = "The stored bytes, with Range and conditionals as on the publish URI; the \
+        only read that updates `date_last_accessed`. HEAD answers the same headers.",
+    params(("file_sid" = String, Path), ReadHeaders),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The asked ranges"),
+        (status = 304, description = "Not modified"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, description = "A precondition failed"),
+        (status = 416, description = "No range overlaps (`Content-Range: bytes */len`)", body = ErrorBody),
+    ))]
 pub async fn data(
     Caller(owner): Caller,
     State(state): State<AppState>,

@@ -11,14 +11,14 @@ use crate::service::PageRequest;
 use crate::store::meta::Page;
 
 /// The contract's list shape: `{"items": [...], "pagination": {...}}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct List<T: Serialize> {
     pub items: Vec<T>,
     pub pagination: Pagination,
 }
 
 /// Page figures of a list answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Pagination {
     pub page: i64,
     pub limit: i64,
