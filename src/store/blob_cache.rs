@@ -14,10 +14,9 @@
 //! local copy as soon as it is complete (see `s3.rs`).
 
 use std::future::Future;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use std::io::Write;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
