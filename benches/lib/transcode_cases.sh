@@ -7,12 +7,16 @@ mkdir -p "$W"
 cd "$ROOT"
 
 # OURS=example forces the media crate's example (always built from the current tree;
-# target/release/mediastore may be stale).
-if [[ "${OURS:-}" != example ]] && [[ -x target/release/mediastore ]] && target/release/mediastore transcode --help >/dev/null 2>&1; then
-  OURS="target/release/mediastore transcode"
+# the server binary may be stale); any other OURS is taken as the transcoder command.
+# Binaries are looked for in $CARGO_TARGET_DIR when it is set.
+T="${CARGO_TARGET_DIR:-target}"
+if [[ -n "${OURS:-}" && "${OURS}" != example ]]; then
+  :
+elif [[ "${OURS:-}" != example ]] && [[ -x "$T/release/mediastore" ]] && "$T/release/mediastore" transcode --help >/dev/null 2>&1; then
+  OURS="$T/release/mediastore transcode"
 else
   cargo build -q --release -p mediastore-media --example transcode
-  OURS="target/release/examples/transcode"
+  OURS="$T/release/examples/transcode"
 fi
 echo "ours: $OURS"
 

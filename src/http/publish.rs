@@ -288,20 +288,30 @@ async fn cached(
         .await
         .map_err(ApiError::from)?;
     let mut repr = Representation::of_file(&file);
+    // The length is the file's: a remote store is not asked for it (no HEAD before a cold read).
+    let open_blob = |key: &str| {
+        let blobs = Arc::clone(&store.blobs);
+        let key = key.to_string();
+        let size = u64::try_from(file.size).ok();
+        async move {
+            match size {
+                Some(len) => blobs.open_sized(&key, len).await,
+                None => blobs.open(&key).await,
+            }
+        }
+    };
     let open = if store.external {
         // A customer's bucket that fails answers 502 now; an entry is cached only open, so a
         // hit never reads through our own store.
         Some(
-            store
-                .blobs
-                .open(&file.blob_key)
+            open_blob(&file.blob_key)
                 .await
                 .map_err(|e| ApiError::from(Error::from(e)))?,
         )
     } else {
         // Opened once for every request the cache answers; if it cannot be opened now, reads
         // go through the store, which reports the problem properly.
-        store.blobs.open(&file.blob_key).await.ok()
+        open_blob(&file.blob_key).await.ok()
     };
     repr.source = Source::Blob {
         key: file.blob_key.clone(),

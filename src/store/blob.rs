@@ -164,6 +164,12 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn begin(&self, key: &str) -> Result<Box<dyn BlobWriter>, BlobError>;
     /// Opens `key` for reads.
     async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError>;
+    /// Opens `key`, whose length the caller knows from the file's metadata: a remote store
+    /// need not ask for it (one request less before a cold read's first byte).
+    async fn open_sized(&self, key: &str, len: u64) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        let _ = len;
+        self.open(key).await
+    }
     /// Streams `len` bytes of `key` from `offset`.
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError>;
     /// Reads a small range whole (one request, one buffer): the path of short Ranges.

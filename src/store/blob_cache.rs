@@ -14,13 +14,17 @@
 //! local copy as soon as it is complete (see `s3.rs`).
 
 use std::future::Future;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use super::blob::{BlobError, ByteStream, LocalCopy};
+
+/// Chunks queued for a fill's writer.
+const FILL_QUEUE: usize = 16;
 
 /// A blob's copy on local disk, removed when the last reference goes.
 #[derive(Debug)]
@@ -130,18 +134,46 @@ impl BlobCache {
 
     async fn fill(&self, mut body: ByteStream) -> Result<Arc<Cached>, BlobError> {
         let path = self.dir.join(uuid::Uuid::new_v4().simple().to_string());
-        // From here on, an error or a cancelled fill removes the partial file.
+        // From here on, an error or a cancelled fill removes the partial file (created before
+        // the guard is armed, so a cancelled fill cannot create it after the removal).
+        let file = tokio::fs::File::create(&path).await?.into_std().await;
         let mut cached = Cached {
             path: path.clone(),
             len: 0,
         };
-        let mut file = tokio::fs::File::create(&path).await?;
+        // One blocking writer for the whole fill, fed the chunks as they come: no copy into an
+        // async file's buffer and no hand-off to the blocking pool per chunk, which on a cold
+        // read through the S3 store (this fill runs beside the client's download) cost CPU and
+        // context switches on the serving path.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(FILL_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut file = file;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            Ok(())
+        });
+        let mut failed = None;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            file.write_all(&chunk).await?;
-            cached.len += chunk.len() as u64;
+            match chunk {
+                Ok(chunk) => {
+                    cached.len += chunk.len() as u64;
+                    if tx.send(chunk).await.is_err() {
+                        // The writer stopped: its error is reported below.
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        file.flush().await?;
+        drop(tx);
+        writer.await.map_err(std::io::Error::other)??;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         Ok(Arc::new(cached))
     }
 }
@@ -149,7 +181,6 @@ impl BlobCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn blob(data: &'static [u8]) -> ByteStream {

@@ -354,6 +354,14 @@ impl BlobStore for ExternalBlobs {
         }))
     }
 
+    async fn open_sized(&self, key: &str, len: u64) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        let inner = self.check(self.inner.open_sized(key, len).await, Stage::Read)?;
+        Ok(Arc::new(ExternalBlob {
+            inner,
+            container_sid: self.container_sid.clone(),
+        }))
+    }
+
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
         self.check(self.inner.read_range(key, offset, len).await, Stage::Read)
     }

@@ -67,7 +67,12 @@ impl<W: ObjectWrites> BlobStore for ObjectBlobs<W> {
 
     async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
         check_key(key)?;
-        self.reads.open(key).await
+        self.reads.open(key, None).await
+    }
+
+    async fn open_sized(&self, key: &str, len: u64) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        check_key(key)?;
+        self.reads.open(key, Some(len)).await
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {
@@ -139,8 +144,13 @@ impl RemoteReads {
         }
     }
 
-    /// Opens `key` (a checked blob key) for reads.
-    pub async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
+    /// Opens `key` (a checked blob key) for reads; its length is asked of the store unless
+    /// `known_len` says it (the file's metadata does: one request less before a cold read).
+    pub async fn open(
+        &self,
+        key: &str,
+        known_len: Option<u64>,
+    ) -> Result<Arc<dyn OpenBlob>, BlobError> {
         let local = Arc::new(OnceLock::new());
         if let Some(copy) = self.cache.cached(&self.scope, key).await {
             let cached = Local::open(copy).await?;
@@ -154,7 +164,10 @@ impl RemoteReads {
                 filler: None,
             }));
         }
-        let len = self.source.size(key).await?;
+        let len = match known_len {
+            Some(len) => len,
+            None => self.source.size(key).await?,
+        };
         // A blob that fits a quarter of the cache is made local by its first read; until then
         // (and for bigger blobs always) reads are GETs.
         let filler = (len <= self.cache.capacity() / 4).then(|| {

@@ -1,9 +1,10 @@
 //! Runs a CPU-heavy encoder (LAME) on its own thread, overlapping it with decode
 //! and resampling on the caller's.
 //!
-//! Blocks go to the encoder in the order `encode` is called, and its bytes come
-//! back and are written to the caller's output in that same order, so the output
-//! is byte for byte that of the encoder run inline. At most [`DEPTH`] blocks are in
+//! Samples go to the encoder in the order `encode` is called (gathered into blocks
+//! of [`BATCH`] samples), and its bytes come back and are written to the caller's
+//! output in that same order, so the output is byte for byte that of the encoder
+//! run inline. At most [`DEPTH`] blocks are in
 //! flight (queued or being encoded); their buffers are reused. Dropping the wrapper
 //! (an error or cancellation on the caller's side) tells the thread to skip what is
 //! still queued and joins it.
@@ -19,6 +20,11 @@ use crate::MediaError;
 
 /// Blocks in flight between the pipeline and the encoding thread.
 const DEPTH: usize = 4;
+/// Samples gathered into one block before it goes to the thread. The pipeline's blocks are one
+/// decoded packet (~600 frames of an MP3 resampled to 24 kHz): handing each over woke both
+/// threads ~9,000 times for 3 minutes of audio (~5% of the conversion's CPU in futex and
+/// scheduler work). The encoder sees the same samples in the same order either way.
+const BATCH: usize = 16 * 1024;
 
 enum Job {
     /// Interleaved PCM to encode.
@@ -42,6 +48,8 @@ pub(crate) struct Threaded {
     in_flight: usize,
     /// PCM buffers back from the thread.
     free: Vec<Vec<f32>>,
+    /// The block being gathered.
+    gathering: Vec<f32>,
 }
 
 fn stopped() -> MediaError {
@@ -88,6 +96,7 @@ impl Threaded {
             handle: Some(handle),
             in_flight: 0,
             free: Vec::with_capacity(DEPTH),
+            gathering: Vec::with_capacity(BATCH),
         })
     }
 
@@ -114,14 +123,19 @@ impl Threaded {
     }
 }
 
-impl BlockEncoder for Threaded {
-    fn encode(&mut self, pcm: &[f32], out: &mut dyn Write) -> Result<(), MediaError> {
+impl Threaded {
+    /// Hands the gathered block to the thread (after the oldest one's bytes, when
+    /// [`DEPTH`] are in flight).
+    fn send_gathered(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
+        if self.gathering.is_empty() {
+            return Ok(());
+        }
         if self.in_flight == DEPTH {
             self.drain_one(out)?;
         }
-        let mut buf = self.free.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(pcm);
+        let mut next = self.free.pop().unwrap_or_default();
+        next.clear();
+        let buf = std::mem::replace(&mut self.gathering, next);
         let sent = self.jobs.as_ref().map(|j| j.send(Job::Pcm(buf)));
         if !matches!(sent, Some(Ok(()))) {
             return Err(self.thread_error());
@@ -129,8 +143,19 @@ impl BlockEncoder for Threaded {
         self.in_flight += 1;
         Ok(())
     }
+}
+
+impl BlockEncoder for Threaded {
+    fn encode(&mut self, pcm: &[f32], out: &mut dyn Write) -> Result<(), MediaError> {
+        self.gathering.extend_from_slice(pcm);
+        if self.gathering.len() >= BATCH {
+            self.send_gathered(out)?;
+        }
+        Ok(())
+    }
 
     fn finish(mut self: Box<Self>, out: &mut dyn Write) -> Result<Option<Patch>, MediaError> {
+        self.send_gathered(out)?;
         while self.in_flight > 0 {
             self.drain_one(out)?;
         }

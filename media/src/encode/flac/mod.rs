@@ -1,5 +1,6 @@
-//! FLAC via `flacenc` (pure Rust), 16-bit, fixed 4096-frame blocks, streamed
-//! frame by frame.
+//! FLAC, 16-bit, fixed 4096-frame blocks, streamed frame by frame. The frames are coded by our
+//! own encoder (`frame.rs`: stereo decorrelation, fixed and linear prediction, partitioned Rice
+//! coding) on the caller's thread, for less CPU than ffmpeg's default level (see media/README.md).
 //!
 //! STREAMINFO goes out first. It states the total length when the pipeline
 //! promises one (the source's declared length, which the pipeline then delivers
@@ -7,127 +8,34 @@
 //! sizes and MD5 stay "unknown" (allowed by the format: they need the encoded
 //! audio). Seekable outputs get it patched with the real figures at the end.
 
-use std::io::Write;
-use std::sync::mpsc;
-use std::thread;
+mod bits;
+mod frame;
+mod lpc;
 
-use flacenc::bitsink::MemSink;
-use flacenc::component::{BitRepr, StreamInfo};
-use flacenc::config;
-use flacenc::error::Verify;
-use flacenc::source::{Fill, FrameBuf};
+use std::io::Write;
 
 use super::{to_i16, BlockEncoder, Patch, Plan};
 use crate::MediaError;
 
 /// Frames per FLAC block; 4096 is the reference encoder's default for 44.1/48 kHz.
 const BLOCK: usize = 4096;
+/// The format's channel limit.
+const MAX_CHANNELS: usize = 8;
 
 pub(crate) struct FlacEncoder {
-    workers: Vec<Worker>,
+    frames: frame::FrameEncoder,
     channels: usize,
     rate: u32,
-    /// The block being filled (16-bit samples widened to i32, interleaved).
-    pending: Vec<i32>,
-    /// Sample buffers handed back by the workers, reused for the next blocks.
-    free: Vec<Vec<i32>>,
-    /// Blocks submitted / written so far; block `i` goes to worker `i % workers.len()`,
-    /// so reading results round-robin from `written` keeps the output in order.
-    submitted: usize,
-    written: usize,
+    /// The block being filled, one buffer per channel (16-bit samples widened to i32).
+    pending: Vec<Vec<i32>>,
+    /// Blocks written so far (the next frame's number).
+    written: u32,
     total: u64,
     min_frame: u32,
     max_frame: u32,
     /// The frame count the pipeline promises, stated in the first STREAMINFO.
     expected: Option<u64>,
     header_written: bool,
-}
-
-/// One block for a worker: its frame number and interleaved samples.
-struct Job {
-    frame_no: usize,
-    pcm: Vec<i32>,
-}
-
-/// A worker's answer: the encoded frame and the sample buffer, for reuse.
-type Done = Result<(Vec<u8>, Vec<i32>), MediaError>;
-
-/// An encoding thread. FLAC frames are independent, so blocks are spread over the
-/// workers and their frames written back in submission order: the bytes are those
-/// of a single-threaded encoder.
-struct Worker {
-    jobs: Option<mpsc::Sender<Job>>,
-    done: mpsc::Receiver<Done>,
-    handle: Option<thread::JoinHandle<()>>,
-}
-
-/// At most this many blocks wait in or for the workers (bounded memory: a few
-/// 4096-frame blocks per worker).
-const IN_FLIGHT_PER_WORKER: usize = 2;
-
-impl Worker {
-    fn spawn(
-        cfg: flacenc::error::Verified<config::Encoder>,
-        info: StreamInfo,
-        channels: usize,
-    ) -> Result<Self, MediaError> {
-        let mut fb = FrameBuf::with_size(channels, BLOCK).map_err(flac_err)?;
-        let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (done_tx, done) = mpsc::channel::<Done>();
-        let handle = thread::Builder::new()
-            .name("flac-encode".into())
-            .spawn(move || {
-                let mut sink = MemSink::<u8>::new();
-                for job in job_rx {
-                    let r = encode_block(&cfg, &info, &mut fb, &mut sink, &job);
-                    if done_tx.send(r.map(|b| (b, job.pcm))).is_err() {
-                        break;
-                    }
-                }
-            })?;
-        Ok(Worker {
-            jobs: Some(jobs),
-            done,
-            handle: Some(handle),
-        })
-    }
-}
-
-fn encode_block(
-    cfg: &flacenc::error::Verified<config::Encoder>,
-    info: &StreamInfo,
-    fb: &mut FrameBuf,
-    sink: &mut MemSink<u8>,
-    job: &Job,
-) -> Result<Vec<u8>, MediaError> {
-    fb.fill_interleaved(&job.pcm).map_err(flac_err)?;
-    let frame = flacenc::encode_fixed_size_frame(cfg, fb, job.frame_no, info).map_err(flac_err)?;
-    sink.clear();
-    frame.write(sink).map_err(flac_err)?;
-    Ok(sink.as_slice().to_vec())
-}
-
-impl Drop for FlacEncoder {
-    fn drop(&mut self) {
-        // Closing the job queues ends the workers once their current block is done
-        // (cancellation or an error mid-stream included).
-        for w in &mut self.workers {
-            w.jobs = None;
-        }
-        for w in &mut self.workers {
-            if let Some(h) = w.handle.take() {
-                let _ = h.join();
-            }
-        }
-    }
-}
-
-fn worker_gone() -> MediaError {
-    MediaError::encoder("flac: encoding thread stopped")
-}
-
-fn flac_err(e: impl std::fmt::Debug) -> MediaError {
-    MediaError::encoder(format!("flac: {e:?}"))
 }
 
 /// The STREAMINFO metadata block (header included) as FLAC §8.2 lays it out.
@@ -163,35 +71,22 @@ impl FlacEncoder {
     /// when known, and goes into the STREAMINFO written up front.
     pub(crate) fn new(plan: &Plan, expected: Option<u64>) -> Result<Self, MediaError> {
         let channels = usize::from(plan.channels);
-        let mut c = config::Encoder::default();
-        c.block_size = BLOCK;
-        // Left/side and right/side rarely beat mid/side by much but each costs a full
-        // subframe search; keeping independent + mid/side halves the stereo work.
-        c.stereo_coding.use_leftside = false;
-        c.stereo_coding.use_rightside = false;
-        // Fixed predictors only (like `flac -2`): flacenc's LPC search leans on f64
-        // `mul_add`, which without an FMA target feature is a libm call per
-        // operation and made us 4-5x slower than ffmpeg; fixed-only runs at ~1.2x
-        // ffmpeg's time with ~14% larger files on music (speech loses less).
-        c.subframe_coding.qlpc.lpc_order = 8;
-        c.subframe_coding.use_lpc = false;
-        let cfg = c.into_verified().map_err(|(_, e)| flac_err(e))?;
-        let info = StreamInfo::new(plan.rate as usize, channels, 16).map_err(flac_err)?;
-        // Two encoding threads keep both cores of a small box busy while this thread
-        // decodes; more would only add memory (the server runs several conversions).
-        let n = thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(2);
-        let workers = (0..n)
-            .map(|_| Worker::spawn(cfg.clone(), info.clone(), channels))
-            .collect::<Result<Vec<_>, _>>()?;
+        if !(1..=MAX_CHANNELS).contains(&channels) {
+            return Err(MediaError::encoder(format!(
+                "flac: {channels} channels (1-{MAX_CHANNELS} allowed)"
+            )));
+        }
+        if plan.rate == 0 || plan.rate >= 1 << 20 {
+            return Err(MediaError::encoder(format!(
+                "flac: sample rate {} Hz",
+                plan.rate
+            )));
+        }
         Ok(FlacEncoder {
-            workers,
+            frames: frame::FrameEncoder::new(),
             channels,
             rate: plan.rate,
-            pending: Vec::with_capacity(BLOCK * channels),
-            free: Vec::new(),
-            submitted: 0,
+            pending: (0..channels).map(|_| Vec::with_capacity(BLOCK)).collect(),
             written: 0,
             total: 0,
             min_frame: u32::MAX,
@@ -213,75 +108,49 @@ impl FlacEncoder {
         Ok(())
     }
 
-    /// Hands the pending block to its worker, writing finished frames as they come.
-    fn submit(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
-        let frames = self.pending.len() / self.channels;
+    /// Encodes and writes the pending block.
+    fn flush_block(&mut self, out: &mut dyn Write) -> Result<(), MediaError> {
+        let frames = self.pending[0].len();
         if frames == 0 {
             return Ok(());
         }
-        let n = self.workers.len();
-        if self.submitted - self.written >= IN_FLIGHT_PER_WORKER * n {
-            self.write_next(out, true)?;
+        // Fixed-size blocks number frames up to 2^31 (over 16 years at 192 kHz).
+        if self.written >= 1 << 31 {
+            return Err(MediaError::encoder("flac: stream too long"));
         }
-        let fresh = self
-            .free
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BLOCK * self.channels));
-        let pcm = std::mem::replace(&mut self.pending, fresh);
-        let job = Job {
-            frame_no: self.submitted,
-            pcm,
-        };
-        let w = &self.workers[self.submitted % n];
-        w.jobs
-            .as_ref()
-            .ok_or_else(worker_gone)?
-            .send(job)
-            .map_err(|_| worker_gone())?;
-        self.submitted += 1;
-        self.total += frames as u64;
-        while self.written < self.submitted && self.write_next(out, false)? {}
-        Ok(())
-    }
-
-    /// Writes the next frame in order; `wait` blocks for it, otherwise returns
-    /// `false` when it is not ready yet.
-    fn write_next(&mut self, out: &mut dyn Write, wait: bool) -> Result<bool, MediaError> {
-        let rx = &self.workers[self.written % self.workers.len()].done;
-        let done = if wait {
-            rx.recv().map_err(|_| worker_gone())?
-        } else {
-            match rx.try_recv() {
-                Ok(d) => d,
-                Err(mpsc::TryRecvError::Empty) => return Ok(false),
-                Err(mpsc::TryRecvError::Disconnected) => return Err(worker_gone()),
-            }
-        };
-        let (bytes, mut pcm) = done?;
-        out.write_all(&bytes)?;
+        let bytes = self.frames.encode(self.written, self.rate, &self.pending);
+        out.write_all(bytes)?;
         let len = bytes.len() as u32;
         self.min_frame = self.min_frame.min(len);
         self.max_frame = self.max_frame.max(len);
         self.written += 1;
-        pcm.clear();
-        self.free.push(pcm);
-        Ok(true)
+        self.total += frames as u64;
+        for ch in &mut self.pending {
+            ch.clear();
+        }
+        Ok(())
     }
 }
 
 impl BlockEncoder for FlacEncoder {
     fn encode(&mut self, pcm: &[f32], out: &mut dyn Write) -> Result<(), MediaError> {
         self.write_header(out)?;
-        let block_samples = BLOCK * self.channels;
         let mut rest = pcm;
         while !rest.is_empty() {
-            let room = block_samples - self.pending.len();
+            let room = (BLOCK - self.pending[0].len()) * self.channels;
             let (now, later) = rest.split_at(room.min(rest.len()));
-            self.pending
-                .extend(now.iter().map(|&s| i32::from(to_i16(s))));
+            if self.channels == 1 {
+                self.pending[0].extend(now.iter().map(|&s| i32::from(to_i16(s))));
+            } else {
+                for frame in now.chunks_exact(self.channels) {
+                    for (ch, &s) in self.pending.iter_mut().zip(frame) {
+                        ch.push(i32::from(to_i16(s)));
+                    }
+                }
+            }
             rest = later;
-            if self.pending.len() == block_samples {
-                self.submit(out)?;
+            if self.pending[0].len() == BLOCK {
+                self.flush_block(out)?;
             }
         }
         Ok(())
@@ -289,10 +158,7 @@ impl BlockEncoder for FlacEncoder {
 
     fn finish(mut self: Box<Self>, out: &mut dyn Write) -> Result<Option<Patch>, MediaError> {
         self.write_header(out)?;
-        self.submit(out)?;
-        while self.written < self.submitted {
-            self.write_next(out, true)?;
-        }
+        self.flush_block(out)?;
         let min_frame = if self.min_frame == u32::MAX {
             0
         } else {
