@@ -156,6 +156,10 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         config.transcode_workers,
         config.transcode_cache_bytes,
     )?;
+    transcoder = transcoder.on_measured(crate::service::loudness::recorder(
+        Arc::clone(&meta),
+        tokio::runtime::Handle::current(),
+    ));
     if blobs.is_shared() {
         transcoder = transcoder.on_kept(crate::service::copies::sharer(
             Arc::clone(&blobs),

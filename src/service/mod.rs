@@ -6,6 +6,7 @@ pub mod copies;
 pub mod customers;
 pub mod events;
 pub mod files;
+pub mod loudness;
 pub mod receive;
 
 /// A page request: `page` ≥ 1 and `limit` 1–100 (400 otherwise).
