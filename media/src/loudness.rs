@@ -15,9 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ebur128::{EbuR128, Mode};
 
 use crate::decode;
+use crate::encode::{self, Plan};
 use crate::format::AudioFormat;
 use crate::limits::Limits;
 use crate::mix::mix;
+use crate::pipeline::TranscodeOptions;
+use crate::resample::Resampler;
 use crate::MediaError;
 
 /// Targets a client may ask for, LUFS.
@@ -30,6 +33,8 @@ pub const TRUE_PEAK_CEILING_DBTP: f64 = -1.0;
 pub const LOOKAHEAD_MS: f64 = 5.0;
 /// How fast the limiter's gain recovers after a peak (time constant), ms.
 const RELEASE_MS: f64 = 20.0;
+/// Most loudness given back for what the limiter takes, dB.
+const MAX_MAKEUP_DB: f64 = 6.0;
 /// Loudness stored for audio with no block above the gates, and the floor of a true peak.
 pub const SILENT_DB: f64 = -200.0;
 
@@ -83,7 +88,7 @@ pub fn ceiling_dbtp(format: AudioFormat, bitrate_kbps: Option<u32>) -> f64 {
     // up to 0.1 dB, G.722 and lossy codecs at low bitrates up to 0.3 dB.
     let margin = match format {
         AudioFormat::Wav | AudioFormat::Flac => 0.2,
-        AudioFormat::Alaw | AudioFormat::Ulaw => 0.3,
+        AudioFormat::Alaw | AudioFormat::Ulaw => 0.4,
         AudioFormat::G722 => 0.6,
         AudioFormat::Mp3 | AudioFormat::Ogg | AudioFormat::Mp4 => {
             if bitrate_kbps.is_some_and(|b| b < 64) {
@@ -94,6 +99,105 @@ pub fn ceiling_dbtp(format: AudioFormat, bitrate_kbps: Option<u32>) -> f64 {
         }
     };
     TRUE_PEAK_CEILING_DBTP - margin
+}
+
+/// The gain normalising `input` as `opts`' target carries it (mixed, resampled) to `norm`'s
+/// target. When the limiter will turn peaks down it takes some loudness with them: then the
+/// audio is run through gain and limiter once without encoding (a decode pass), and what went
+/// missing is added back (at most [`MAX_MAKEUP_DB`], the total at most [`MAX_GAIN_DB`]).
+pub(crate) fn settle_gain(
+    input: &Path,
+    hint: Option<&str>,
+    limits: &Limits,
+    opts: &TranscodeOptions,
+    norm: &Normalization,
+    cancel: &AtomicBool,
+) -> Result<f64, MediaError> {
+    let (_, mut src) = decode::open(input, hint, limits)?;
+    let mut block = Vec::with_capacity(1 << 16);
+    if !src.next_block(&mut block)? {
+        return Err(MediaError::malformed("no decodable audio"));
+    }
+    let spec = src.spec();
+    let plan = encode::plan(opts.format, spec, opts.bitrate_kbps)?;
+    let gain = norm.gain_db(spec.channels, plan.channels);
+    let ceiling = ceiling_dbtp(plan.format, plan.bitrate_kbps);
+    if gain == 0.0 || norm.measured.true_peak_dbtp + gain <= ceiling {
+        return Ok(gain);
+    }
+    let limited = limited_loudness(
+        src.as_mut(),
+        block,
+        spec.channels,
+        &plan,
+        gain,
+        ceiling,
+        cancel,
+    )?;
+    Ok(match limited {
+        Some(l) => (gain + (norm.target_lufs - l).clamp(0.0, MAX_MAKEUP_DB)).min(MAX_GAIN_DB),
+        None => gain,
+    })
+}
+
+/// Integrated loudness of `src` (its first `block` already read) mixed and resampled as `plan`
+/// says, through the gain and the limiter.
+fn limited_loudness(
+    src: &mut dyn decode::PcmSource,
+    mut block: Vec<f32>,
+    channels: u16,
+    plan: &Plan,
+    gain: f64,
+    ceiling: f64,
+    cancel: &AtomicBool,
+) -> Result<Option<f64>, MediaError> {
+    let spec = src.spec();
+    let (src_ch, dst_ch) = (usize::from(channels.max(1)), usize::from(plan.channels));
+    let mut resampler = if spec.rate != plan.rate {
+        Some(Resampler::new(spec.rate, plan.rate, dst_ch)?)
+    } else {
+        None
+    };
+    let mut limiter = Normalizer::new(gain, ceiling, plan.channels, plan.rate);
+    let mut meter = EbuR128::new(
+        u32::from(plan.channels),
+        plan.rate,
+        Mode::I | Mode::HISTOGRAM,
+    )
+    .map_err(meter_error)?;
+    let (mut mixed, mut resampled, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaError::Cancelled);
+        }
+        mixed.clear();
+        mix(&block, src_ch, dst_ch, &mut mixed);
+        let ready: &[f32] = match &mut resampler {
+            Some(r) => {
+                resampled.clear();
+                r.process(&mixed, &mut resampled)?;
+                &resampled
+            }
+            None => &mixed,
+        };
+        limited.clear();
+        limiter.process(ready, &mut limited);
+        meter.add_frames_f32(&limited).map_err(meter_error)?;
+        block.clear();
+        if !src.next_block(&mut block)? {
+            break;
+        }
+    }
+    limited.clear();
+    if let Some(r) = &mut resampler {
+        resampled.clear();
+        r.finish(&mut resampled)?;
+        limiter.process(&resampled, &mut limited);
+    }
+    limiter.finish(&mut limited);
+    meter.add_frames_f32(&limited).map_err(meter_error)?;
+    let l = meter.loudness_global().map_err(meter_error)?;
+    Ok((l.is_finite() && l > SILENT_DB).then_some(l))
 }
 
 /// Measures the integrated loudness and true peak of `input` (format from its content, or

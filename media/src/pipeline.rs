@@ -14,7 +14,7 @@ use crate::decode;
 use crate::encode::{self, Plan};
 use crate::format::AudioFormat;
 use crate::limits::Limits;
-use crate::loudness::{ceiling_dbtp, Normalization, Normalizer};
+use crate::loudness::{ceiling_dbtp, settle_gain, Normalization, Normalizer};
 use crate::mix::mix;
 use crate::resample::Resampler;
 use crate::MediaError;
@@ -118,9 +118,13 @@ pub fn run_normalized(
     out: Output<'_>,
     cancel: &AtomicBool,
 ) -> Result<TranscodeStats, MediaError> {
+    let gain_db = match norm {
+        Some(n) => Some(settle_gain(input, hint, limits, opts, n, cancel)?),
+        None => None,
+    };
     let (input_format, src) = decode::open(input, hint, limits)?;
     let from = Start {
-        norm: norm.copied(),
+        norm_gain_db: gain_db,
         ..Start::default()
     };
     convert(input_format, src, opts, out, cancel, from)
@@ -140,9 +144,10 @@ pub(crate) struct Start<'a> {
     pub discard: u64,
     /// Set when the caller has all the bytes it wants (a range).
     pub stop: Option<&'a AtomicBool>,
-    /// Loudness normalisation of the whole stream (never with a mid-stream start: the
-    /// limiter's state depends on everything before).
-    pub norm: Option<Normalization>,
+    /// Loudness normalisation of the whole stream by this gain, dB, with the true-peak
+    /// limiter (never with a mid-stream start: the limiter's state depends on everything
+    /// before).
+    pub norm_gain_db: Option<f64>,
 }
 
 /// decode → mix → resample → encode of an opened source, into `out`.
@@ -195,11 +200,11 @@ pub(crate) fn convert(
         None
     };
     debug_assert!(resampler.is_some() || from.discard == 0);
-    debug_assert!(from.norm.is_none() || (from.out_frame == 0 && from.discard == 0));
+    debug_assert!(from.norm_gain_db.is_none() || (from.out_frame == 0 && from.discard == 0));
     // After mixing and resampling: the gain and the limiter act on what is encoded.
-    let mut normalizer = from.norm.map(|n| {
+    let mut normalizer = from.norm_gain_db.map(|gain_db| {
         Normalizer::new(
-            n.gain_db(spec.channels, plan.channels),
+            gain_db,
             ceiling_dbtp(plan.format, plan.bitrate_kbps),
             plan.channels,
             plan.rate,
