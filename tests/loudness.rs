@@ -28,28 +28,6 @@ fn fixture(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// A 16-bit mono WAV of `samples` at `rate`.
-fn wav(rate: u32, samples: &[i16]) -> Vec<u8> {
-    let n = samples.len() as u32;
-    let mut v = Vec::with_capacity(44 + samples.len() * 2);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&rate.to_le_bytes());
-    v.extend_from_slice(&(rate * 2).to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&(n * 2).to_le_bytes());
-    for s in samples {
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
-}
-
 /// Five seconds of a near-silent recording: hiss around -60 LUFS with a faint hum.
 fn near_silent() -> Vec<u8> {
     let rate = 16_000;
@@ -64,7 +42,7 @@ fn near_silent() -> Vec<u8> {
             (noise + hum) as i16
         })
         .collect();
-    wav(rate, &samples)
+    common::mono_wav(rate, &samples)
 }
 
 async fn published(s: &Server, token: &str, name: &str, bytes: Vec<u8>) -> String {
@@ -88,13 +66,7 @@ fn r128(bytes: &[u8], fmt: &str) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("audio.{fmt}"));
     std::fs::write(&path, bytes).unwrap();
-    // Raw formats carry no header: tell ffmpeg what they are.
-    let input: Vec<&str> = match fmt {
-        "al" | "alaw" => vec!["-f", "alaw", "-ar", "8000", "-ac", "1"],
-        "ul" | "ulaw" => vec!["-f", "mulaw", "-ar", "8000", "-ac", "1"],
-        "g722" => vec!["-f", "g722"],
-        _ => vec![],
-    };
+    let input = common::ffmpeg_input(fmt);
     let out = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats"])
         .args(&input)
@@ -226,7 +198,7 @@ async fn a_near_silent_recording_gains_at_most_20_db_and_silence_stays_silent() 
         );
     }
 
-    let silence = wav(8000, &vec![0i16; 8000 * 3]);
+    let silence = common::mono_wav(8000, &vec![0i16; 8000 * 3]);
     let uri = published(&s, &c.token, "silence.wav", silence.clone()).await;
     let body = get(&s, &url(&uri, Some("wav"), "-16"), &[])
         .await

@@ -172,14 +172,7 @@ fn limited_loudness(
         }
         mixed.clear();
         mix(&block, src_ch, dst_ch, &mut mixed);
-        let ready: &[f32] = match &mut resampler {
-            Some(r) => {
-                resampled.clear();
-                r.process(&mixed, &mut resampled)?;
-                &resampled
-            }
-            None => &mixed,
-        };
+        let ready = Resampler::through(resampler.as_mut(), &mixed, &mut resampled)?;
         limited.clear();
         limiter.process(ready, &mut limited);
         meter.add_frames_f32(&limited).map_err(meter_error)?;

@@ -244,15 +244,10 @@ pub(crate) fn convert(
         input_frames += (block.len() / src_ch) as u64;
         mixed.clear();
         mix(&block, src_ch, dst_ch, &mut mixed);
-        let ready: &[f32] = match &mut resampler {
-            Some(r) => {
-                resampled.clear();
-                r.process(&mixed, &mut resampled)?;
-                output_frames += newly_dropped(r, from.discard, &mut dropped);
-                &resampled
-            }
-            None => &mixed,
-        };
+        let ready = Resampler::through(resampler.as_mut(), &mixed, &mut resampled)?;
+        if let Some(r) = &resampler {
+            output_frames += newly_dropped(r, from.discard, &mut dropped);
+        }
         let ready: &[f32] = match &mut normalizer {
             Some(n) => {
                 normalized.clear();
