@@ -22,12 +22,14 @@ if [[ ! -f "$W/music_10min_128k.mp3" ]]; then
 fi
 
 row() { printf '%-44s %12s %12s %8s\n' "$@"; }
-# Medians (ms) of the commands given, one per line, by hyperfine.
+# Median wall times (ms) of the commands given, by hyperfine, then their mean CPU times (ms,
+# user + system: on a shared machine the steadier figure).
 medians() {
-  hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$W/h.json" "$@" >/dev/null
+  hyperfine -N --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$W/h.json" "$@" >/dev/null
   python3 -c '
 import json,sys
-print(" ".join("%.1f" % (r["median"]*1000) for r in json.load(open(sys.argv[1]))["results"]))' "$W/h.json"
+r=json.load(open(sys.argv[1]))["results"]
+print(" ".join("%.1f" % (x["median"]*1000) for x in r), " ".join("%.1f" % ((x["user"]+x["system"])*1000) for x in r))' "$W/h.json"
 }
 ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
 
@@ -38,9 +40,10 @@ for c in "10 min 16 kHz speech wav|$W/speech16k_10min.wav" \
          "10 min 44.1 kHz stereo mp3 128k|$W/music_10min_128k.mp3" \
          "10 min 44.1 kHz stereo wav|$W/music_10min.wav"; do
   IFS='|' read -r name in <<<"$c"
-  read -r a b < <(medians "$WF $in $W/wf.json" \
+  read -r a b ca cb < <(medians "$WF $in $W/wf.json" \
     "ffmpeg -hide_banner -loglevel error -y -threads 1 -i $in -f s16le -c:a pcm_s16le $W/pcm.raw")
   row "$name" "$a" "$b" "$(ratio "$a" "$b")"
+  row "  CPU" "$ca" "$cb" "$(ratio "$ca" "$cb")"
 done
 
 # ffmpeg's two-pass loudnorm: measure, then normalise with the measured values (linear when
@@ -59,14 +62,14 @@ echo
 echo "(b) norm=-16 vs the same conversion without it, and vs ffmpeg's two-pass loudnorm"
 printf '%-44s %10s %10s %10s %9s %9s\n' case "plain (ms)" "norm (ms)" "ffmpeg (ms)" norm/plain norm/ffmpeg
 # loudnorm resamples to 192 kHz internally: ffmpeg's output rate is set back to ours.
+# (ffmpeg's loudnorm takes over a minute on these: no warm-up run.)
 for c in "10 min 16 kHz speech wav -> mp3 32k|$W/speech16k_10min.wav|mp3|--bitrate 32|-c:a libmp3lame -b:a 32k -ar 16000" \
-         "10 min 16 kHz speech wav -> wav|$W/speech16k_10min.wav|wav||-c:a pcm_s16le -ar 16000" \
-         "3 min 44.1 kHz stereo wav -> mp3 128k|$W/music_3min.wav|mp3||-c:a libmp3lame -b:a 128k -ar 44100" \
-         "10 min mp3 128k -> mp3 128k|$W/music_10min_128k.mp3|mp3||-c:a libmp3lame -b:a 128k -ar 44100"; do
+         "3 min 44.1 kHz stereo wav -> mp3 128k|$W/music_3min.wav|mp3||-c:a libmp3lame -b:a 128k -ar 44100"; do
   IFS='|' read -r name in ext ours_args ff_args <<<"$c"
-  read -r a b f < <(medians \
+  read -r a b f ca cb cf < <(WARMUP=0 medians \
     "$OURS $in $W/plain.$ext --stream $ours_args" \
     "$OURS $in $W/norm.$ext --norm -16 $ours_args" \
     "$W/loudnorm2.sh $in $W/ff.$ext $ff_args")
   printf '%-44s %10s %10s %10s %9s %9s\n' "$name" "$a" "$b" "$f" "$(ratio "$b" "$a")" "$(ratio "$b" "$f")"
+  printf '%-44s %10s %10s %10s %9s %9s\n' "  CPU" "$ca" "$cb" "$cf" "$(ratio "$cb" "$ca")" "$(ratio "$cb" "$cf")"
 done

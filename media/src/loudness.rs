@@ -294,6 +294,8 @@ impl Meter {
     }
 }
 
+/// Frames checked against the ceiling at once before finding peaks frame by frame.
+const RUN: u64 = 32;
 /// Taps per phase of the 4x interpolator that finds peaks between samples.
 const TAPS: usize = 12;
 /// Frames before the current one the interpolator reads (and `TAPS - HALF - 1` after).
@@ -435,28 +437,33 @@ impl Normalizer {
         if self.next_peak >= last {
             return;
         }
-        // Frame f sits at x[(f + HALF - base) * ch]. One bound for the whole run: when even
-        // the worst interpolation of the largest sample stays under the ceiling, no frame here
-        // needs its peaks found one by one.
-        let lo = (self.next_peak - self.base) as usize * ch;
-        let hi = ((last - self.base) as usize + HALF + AHEAD) * ch;
-        let loudest = self.x[lo..hi.min(self.x.len())]
-            .iter()
-            .fold(0.0f32, |m, s| m.max(s.abs()));
-        let quiet = loudest * self.worst_sum <= self.ceiling;
+        // Frame f sits at x[(f + HALF - base) * ch]. One bound per run of frames: when even
+        // the worst interpolation of the largest sample near them stays under the ceiling, no
+        // frame of the run needs its peaks found one by one.
         out.reserve(((last - self.next_peak) as usize) * ch);
-        for f in self.next_peak..last {
-            let need = if quiet {
-                1.0
-            } else {
-                let peak = self.true_peak_at(f);
-                if peak > self.ceiling {
-                    self.ceiling / peak
-                } else {
+        let mut f = self.next_peak;
+        while f < last {
+            let end = (f + RUN).min(last);
+            let lo = (f - self.base) as usize * ch;
+            let hi = ((end - self.base) as usize + HALF + AHEAD) * ch;
+            let loudest = self.x[lo..hi.min(self.x.len())]
+                .iter()
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            let quiet = loudest * self.worst_sum <= self.ceiling;
+            for g in f..end {
+                let need = if quiet {
                     1.0
-                }
-            };
-            self.push_gain(f, need, out);
+                } else {
+                    let peak = self.true_peak_at(g);
+                    if peak > self.ceiling {
+                        self.ceiling / peak
+                    } else {
+                        1.0
+                    }
+                };
+                self.push_gain(g, need, out);
+            }
+            f = end;
         }
         self.next_peak = last;
         // Keep only the interpolator's history and the frames not yet output.
