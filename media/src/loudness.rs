@@ -223,6 +223,7 @@ pub fn measure(
 /// BS.1770 meters of a stream: its own channels (with true peak), and its mono mix.
 pub struct Meter {
     full: EbuR128,
+    peak: PeakFinder,
     mono: Option<EbuR128>,
     channels: usize,
     mixed: Vec<f32>,
@@ -236,12 +237,9 @@ impl Meter {
     /// Meters for interleaved audio of `channels` at `rate`.
     pub fn new(channels: u16, rate: u32) -> Result<Self, MediaError> {
         // The histogram keeps memory constant whatever the length (0.1 LU resolution).
-        let full = EbuR128::new(
-            u32::from(channels),
-            rate,
-            Mode::I | Mode::TRUE_PEAK | Mode::HISTOGRAM,
-        )
-        .map_err(meter_error)?;
+        // True peak by our own interpolator, which skips what cannot raise the maximum.
+        let full = EbuR128::new(u32::from(channels), rate, Mode::I | Mode::HISTOGRAM)
+            .map_err(meter_error)?;
         let mono = if channels > 1 {
             Some(EbuR128::new(1, rate, Mode::I | Mode::HISTOGRAM).map_err(meter_error)?)
         } else {
@@ -249,6 +247,7 @@ impl Meter {
         };
         Ok(Meter {
             full,
+            peak: PeakFinder::new(channels),
             mono,
             channels: usize::from(channels.max(1)),
             mixed: Vec::new(),
@@ -258,6 +257,7 @@ impl Meter {
     /// Adds interleaved frames.
     pub fn add(&mut self, block: &[f32]) -> Result<(), MediaError> {
         self.full.add_frames_f32(block).map_err(meter_error)?;
+        self.peak.add(block);
         if let Some(m) = &mut self.mono {
             self.mixed.clear();
             mix(block, self.channels, 1, &mut self.mixed);
@@ -267,7 +267,7 @@ impl Meter {
     }
 
     /// The measurement of everything added.
-    pub fn finish(&self) -> Result<Loudness, MediaError> {
+    pub fn finish(&mut self) -> Result<Loudness, MediaError> {
         let lufs = |m: &EbuR128| -> Result<Option<f64>, MediaError> {
             let l = m.loudness_global().map_err(meter_error)?;
             Ok((l.is_finite() && l > SILENT_DB).then_some(l))
@@ -277,10 +277,7 @@ impl Meter {
             Some(m) => lufs(m)?,
             None => integrated_lufs,
         };
-        let mut peak = 0.0f64;
-        for ch in 0..self.channels {
-            peak = peak.max(self.full.true_peak(ch as u32).map_err(meter_error)?);
-        }
+        let peak = f64::from(self.peak.finish());
         let true_peak_dbtp = if peak > 0.0 {
             (20.0 * peak.log10()).max(SILENT_DB)
         } else {
@@ -328,6 +325,97 @@ fn interpolator() -> [[f32; TAPS]; 3] {
         }
     }
     h
+}
+
+/// The largest absolute value of a frame's samples and of the signal between them and the next
+/// frame's (4x interpolated by `h`), the frame's interpolation window starting at `buf[start]`.
+fn frame_peak(h: &[[f32; TAPS]; 3], buf: &[f32], start: usize, ch: usize) -> f32 {
+    let mut peak = 0.0f32;
+    for c in 0..ch {
+        let at = |i: usize| buf[start + i * ch + c];
+        peak = peak.max(at(HALF).abs());
+        for phase in h {
+            let mut acc = 0.0f32;
+            for (i, w) in phase.iter().enumerate() {
+                acc += w * at(i);
+            }
+            peak = peak.max(acc.abs());
+        }
+    }
+    peak
+}
+
+/// The true peak of interleaved audio (4x interpolated), found in one pass that interpolates
+/// only runs of frames whose largest sample could raise the maximum so far.
+struct PeakFinder {
+    ch: usize,
+    h: [[f32; TAPS]; 3],
+    worst_sum: f32,
+    /// The last frames of the audio so far: context of the next frames' interpolation, and
+    /// the frames not yet looked at (the last `AHEAD`).
+    tail: Vec<f32>,
+    buf: Vec<f32>,
+    peak: f32,
+}
+
+impl PeakFinder {
+    fn new(channels: u16) -> Self {
+        let h = interpolator();
+        let ch = usize::from(channels.max(1));
+        PeakFinder {
+            ch,
+            worst_sum: h
+                .iter()
+                .map(|p| p.iter().map(|v| v.abs()).sum::<f32>())
+                .fold(1.0f32, f32::max),
+            h,
+            tail: vec![0.0; (HALF + AHEAD) * ch],
+            buf: Vec::new(),
+            peak: 0.0,
+        }
+    }
+
+    fn add(&mut self, block: &[f32]) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&self.tail);
+        self.buf.extend_from_slice(block);
+        self.scan();
+    }
+
+    fn finish(&mut self) -> f32 {
+        self.buf.clear();
+        self.buf.extend_from_slice(&self.tail);
+        self.buf.extend(std::iter::repeat_n(0.0, AHEAD * self.ch));
+        self.scan();
+        self.peak
+    }
+
+    /// Looks at every frame of `buf` with its interpolation context inside it.
+    fn scan(&mut self) {
+        let ch = self.ch;
+        let n = self.buf.len() / ch;
+        let Some(last) = n.checked_sub(AHEAD) else {
+            return;
+        };
+        let mut f = HALF;
+        while f < last {
+            let end = (f + RUN as usize).min(last);
+            let loudest = self.buf[(f - HALF) * ch..(end + AHEAD) * ch]
+                .iter()
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            if loudest * self.worst_sum > self.peak {
+                for g in f..end {
+                    let p = frame_peak(&self.h, &self.buf, (g - HALF) * ch, ch);
+                    self.peak = self.peak.max(p);
+                }
+            }
+            f = end;
+        }
+        let keep = (HALF + AHEAD).min(n) * ch;
+        self.tail.clear();
+        self.tail
+            .extend_from_slice(&self.buf[self.buf.len() - keep..]);
+    }
 }
 
 /// Applies a gain to interleaved audio, then limits its true peak with look-ahead.
@@ -478,22 +566,13 @@ impl Normalizer {
     /// The largest absolute value of frame `f`'s samples and of the signal between them and
     /// the next frame's (4x interpolated).
     fn true_peak_at(&self, f: u64) -> f32 {
-        let ch = self.ch;
-        // x index of the first tap's frame (f - HALF).
-        let first = (f - self.base) as usize;
-        let mut peak = 0.0f32;
-        for c in 0..ch {
-            let at = |i: usize| self.x[(first + i) * ch + c];
-            peak = peak.max(at(HALF).abs());
-            for phase in &self.h {
-                let mut acc = 0.0f32;
-                for (i, w) in phase.iter().enumerate() {
-                    acc += w * at(i);
-                }
-                peak = peak.max(acc.abs());
-            }
-        }
-        peak
+        // x holds the first tap's frame (f - HALF) at index f - base.
+        frame_peak(
+            &self.h,
+            &self.x,
+            (f - self.base) as usize * self.ch,
+            self.ch,
+        )
     }
 
     /// Records that frame `f` needs gain at most `need`, and outputs the frame whose gain that
