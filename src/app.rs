@@ -184,6 +184,10 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         config.transcode_cache_bytes,
         Arc::clone(&metrics),
     )?;
+    transcoder = transcoder.on_measured(crate::service::loudness::recorder(
+        Arc::clone(&meta),
+        tokio::runtime::Handle::current(),
+    ));
     if blobs.is_shared() {
         transcoder = transcoder.on_kept(crate::service::copies::sharer(
             Arc::clone(&blobs),

@@ -94,7 +94,7 @@ pub fn query_overrides(data: &[u8]) {
         let cd = ov.content_disposition("stored name.wav");
         assert!(cd.to_str().is_ok(), "{raw:?}: {cd:?}");
     }
-    let _ = Requested::parse(q.get("f"), q.get("br"));
+    let _ = Requested::parse(q.get("f"), q.get("br"), q.get("norm"));
 }
 
 /// A `file_object` part: any JSON (or not) is a checked set of file fields or a 400, and the

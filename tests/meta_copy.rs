@@ -57,6 +57,8 @@ fn file(sid: &str, owner: &Customer, container_sid: &str, size: i64, include: bo
         kind: Some("audio".into()),
         desired_format: None,
         desired_bitrate: None,
+        desired_loudness: None,
+        loudness: None,
         date_last_accessed: Some(Timestamp(1_700_000_001_000)),
         date_created: Timestamp(1_700_000_000_999),
         date_modified: Timestamp(1_700_000_000_999),

@@ -432,13 +432,7 @@ async fn converted_copies_play_in_ffmpeg(backend: Backend) {
             .unwrap();
         let path = dir.path().join(format!("copy.{fmt}"));
         std::fs::write(&path, &body).unwrap();
-        // Raw formats carry no header: tell ffmpeg what they are.
-        let input: Vec<&str> = match fmt {
-            "al" | "alaw" => vec!["-f", "alaw", "-ar", "8000", "-ac", "1"],
-            "ul" | "ulaw" => vec!["-f", "mulaw", "-ar", "8000", "-ac", "1"],
-            "g722" => vec!["-f", "g722"],
-            _ => vec![],
-        };
+        let input = common::ffmpeg_input(fmt);
         let out = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-xerror"])
             .args(&input)

@@ -1,5 +1,6 @@
-//! `transcode IN OUT [--format F] [--bitrate KBPS]`: the pipeline as a small
-//! binary, for benches and manual checks until the server wires its subcommand.
+//! `transcode IN OUT [--format F] [--bitrate KBPS] [--stream] [--norm LUFS]`: the pipeline as a
+//! small binary, for benches and manual checks. `--norm` measures IN, then converts it
+//! normalised (as the server's `norm=`), to a stream.
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ fn main() -> ExitCode {
     let mut format = None;
     let mut bitrate = None;
     let mut stream = false;
+    let mut norm = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -16,6 +18,10 @@ fn main() -> ExitCode {
             "--bitrate" | "-b" => bitrate = it.next().and_then(|b| b.parse::<u32>().ok()),
             // As the server converts: to a plain stream, headers written once up front.
             "--stream" => stream = true,
+            "--norm" => {
+                norm = it.next().and_then(|n| n.parse::<f64>().ok());
+                stream = true;
+            }
             "--probe" => {
                 for p in it.by_ref() {
                     match mediastore_media::probe(
@@ -32,11 +38,17 @@ fn main() -> ExitCode {
         }
     }
     let [input, output] = pos.as_slice() else {
-        eprintln!("usage: transcode IN OUT [--format F] [--bitrate KBPS] [--stream]");
+        eprintln!("usage: transcode IN OUT [--format F] [--bitrate KBPS] [--stream] [--norm LUFS]");
         return ExitCode::from(2);
     };
     if stream {
-        return match stream_to(input.as_ref(), output.as_ref(), format.as_deref(), bitrate) {
+        return match stream_to(
+            input.as_ref(),
+            output.as_ref(),
+            format.as_deref(),
+            bitrate,
+            norm,
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -64,6 +76,7 @@ fn stream_to(
     output: &std::path::Path,
     format: Option<&str>,
     bitrate_kbps: Option<u32>,
+    norm: Option<f64>,
 ) -> Result<(), String> {
     use std::io::Write;
     let name = format
@@ -78,6 +91,18 @@ fn stream_to(
     let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
     let hint = input.extension().and_then(|e| e.to_str());
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    mediastore_media::transcode(input, hint, &opts, &mut w, &cancel).map_err(|e| e.to_string())?;
+    match norm {
+        Some(target_lufs) => {
+            let measured = mediastore_media::loudness::measure(input, hint, &cancel)
+                .map_err(|e| e.to_string())?;
+            let n = mediastore_media::Normalization {
+                target_lufs,
+                measured,
+            };
+            mediastore_media::transcode_normalized(input, hint, &opts, &n, &mut w, &cancel)
+        }
+        None => mediastore_media::transcode(input, hint, &opts, &mut w, &cancel),
+    }
+    .map_err(|e| e.to_string())?;
     w.flush().map_err(|e| e.to_string())
 }

@@ -18,6 +18,7 @@ mod error;
 mod format;
 mod isobmff;
 mod limits;
+pub mod loudness;
 mod mix;
 mod mp3scan;
 mod pipeline;
@@ -32,6 +33,7 @@ pub use encode::{plan, Plan, BITRATE_RANGE_KBPS, DEFAULT_MUSIC_KBPS, DEFAULT_SPE
 pub use error::MediaError;
 pub use format::{sniff, AudioFormat};
 pub use limits::{Limits, MAX_CHANNELS, MAX_DURATION_MS, MAX_PACKET_FRAMES, MAX_SAMPLE_RATE};
+pub use loudness::{Loudness, Normalization};
 pub use mix::mix;
 pub use pipeline::{Output, TranscodeOptions, TranscodeStats, WriteSeek};
 pub use probe::{probe, probe_with, MediaInfo};
@@ -60,6 +62,28 @@ pub fn transcode(
         input,
         hint,
         opts,
+        &Limits::default(),
+        Output::Stream(out),
+        cancel,
+    )
+}
+
+/// [`transcode`] with the loudness normalised as `norm` asks: the gain towards its target
+/// (from its measurement, see [`loudness::measure`]) and a true-peak limiter, applied to the
+/// audio as the target carries it (after mixing and resampling).
+pub fn transcode_normalized(
+    input: &Path,
+    hint: Option<&str>,
+    opts: &TranscodeOptions,
+    norm: &Normalization,
+    out: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> Result<TranscodeStats, MediaError> {
+    pipeline::run_normalized(
+        input,
+        hint,
+        opts,
+        Some(norm),
         &Limits::default(),
         Output::Stream(out),
         cancel,

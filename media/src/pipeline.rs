@@ -14,6 +14,7 @@ use crate::decode;
 use crate::encode::{self, Plan};
 use crate::format::AudioFormat;
 use crate::limits::Limits;
+use crate::loudness::{ceiling_dbtp, settle_gain, Normalization, Normalizer};
 use crate::mix::mix;
 use crate::resample::Resampler;
 use crate::MediaError;
@@ -104,8 +105,29 @@ pub fn run(
     out: Output<'_>,
     cancel: &AtomicBool,
 ) -> Result<TranscodeStats, MediaError> {
+    run_normalized(input, hint, opts, None, limits, out, cancel)
+}
+
+/// [`run`], normalising the loudness on the way when `norm` asks it.
+pub fn run_normalized(
+    input: &Path,
+    hint: Option<&str>,
+    opts: &TranscodeOptions,
+    norm: Option<&Normalization>,
+    limits: &Limits,
+    out: Output<'_>,
+    cancel: &AtomicBool,
+) -> Result<TranscodeStats, MediaError> {
+    let gain_db = match norm {
+        Some(n) => Some(settle_gain(input, hint, limits, opts, n, cancel)?),
+        None => None,
+    };
     let (input_format, src) = decode::open(input, hint, limits)?;
-    convert(input_format, src, opts, out, cancel, Start::default())
+    let from = Start {
+        norm_gain_db: gain_db,
+        ..Start::default()
+    };
+    convert(input_format, src, opts, out, cancel, from)
 }
 
 /// Where [`convert`] starts, and what else may stop it.
@@ -122,6 +144,10 @@ pub(crate) struct Start<'a> {
     pub discard: u64,
     /// Set when the caller has all the bytes it wants (a range).
     pub stop: Option<&'a AtomicBool>,
+    /// Loudness normalisation of the whole stream by this gain, dB, with the true-peak
+    /// limiter (never with a mid-stream start: the limiter's state depends on everything
+    /// before).
+    pub norm_gain_db: Option<f64>,
 }
 
 /// decode → mix → resample → encode of an opened source, into `out`.
@@ -174,6 +200,17 @@ pub(crate) fn convert(
         None
     };
     debug_assert!(resampler.is_some() || from.discard == 0);
+    debug_assert!(from.norm_gain_db.is_none() || (from.out_frame == 0 && from.discard == 0));
+    // After mixing and resampling: the gain and the limiter act on what is encoded.
+    let mut normalizer = from.norm_gain_db.map(|gain_db| {
+        Normalizer::new(
+            gain_db,
+            ceiling_dbtp(plan.format, plan.bitrate_kbps),
+            plan.channels,
+            plan.rate,
+        )
+    });
+    let mut normalized = Vec::new();
     // Output frames dropped so far (see `Start::discard`).
     let mut dropped = 0u64;
     let mut mixed = Vec::with_capacity(1 << 16);
@@ -207,14 +244,17 @@ pub(crate) fn convert(
         input_frames += (block.len() / src_ch) as u64;
         mixed.clear();
         mix(&block, src_ch, dst_ch, &mut mixed);
-        let ready: &[f32] = match &mut resampler {
-            Some(r) => {
-                resampled.clear();
-                r.process(&mixed, &mut resampled)?;
-                output_frames += newly_dropped(r, from.discard, &mut dropped);
-                &resampled
+        let ready = Resampler::through(resampler.as_mut(), &mixed, &mut resampled)?;
+        if let Some(r) = &resampler {
+            output_frames += newly_dropped(r, from.discard, &mut dropped);
+        }
+        let ready: &[f32] = match &mut normalizer {
+            Some(n) => {
+                normalized.clear();
+                n.process(ready, &mut normalized);
+                &normalized
             }
-            None => &mixed,
+            None => ready,
         };
         output_frames += emit(
             &mut *encoder,
@@ -233,9 +273,26 @@ pub(crate) fn convert(
         resampled.clear();
         r.finish(&mut resampled)?;
         output_frames += newly_dropped(r, from.discard, &mut dropped);
+        if let Some(n) = &mut normalizer {
+            normalized.clear();
+            n.process(&resampled, &mut normalized);
+            std::mem::swap(&mut resampled, &mut normalized);
+        }
         output_frames += emit(
             &mut *encoder,
             &resampled,
+            dst_ch,
+            enforce_len,
+            output_frames,
+            &mut sink,
+        )?;
+    }
+    if let Some(n) = &mut normalizer {
+        normalized.clear();
+        n.finish(&mut normalized);
+        output_frames += emit(
+            &mut *encoder,
+            &normalized,
             dst_ch,
             enforce_len,
             output_frames,

@@ -242,6 +242,7 @@ fn convert_window(
         out_frame: cut.out_frame,
         discard: cut.discard,
         stop: Some(&stop),
+        norm_gain_db: None,
     };
     let r = pipeline::convert(
         input_format,

@@ -192,6 +192,23 @@ impl Resampler {
         })
     }
 
+    /// `input` through `r` into `out` (cleared first), or `input` itself when there is no
+    /// resampler: the block the next stage takes.
+    pub fn through<'a>(
+        r: Option<&mut Resampler>,
+        input: &'a [f32],
+        out: &'a mut Vec<f32>,
+    ) -> Result<&'a [f32], MediaError> {
+        match r {
+            Some(r) => {
+                out.clear();
+                r.process(input, out)?;
+                Ok(out)
+            }
+            None => Ok(input),
+        }
+    }
+
     /// Feeds interleaved input, appending whatever output is ready to `out`.
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), MediaError> {
         let ch = self.channels;

@@ -5,8 +5,8 @@ use super::error::DomainError;
 use super::input::{Fields, Patch};
 use super::model::{Classification, FileRecord, Publish, REFERENCE_TYPES};
 use super::rules::{
-    check_access_name, check_bitrate, check_description, check_identifier, check_mime_type,
-    check_name, check_tag, check_target_format, parse_expires_at,
+    check_access_name, check_bitrate, check_description, check_identifier, check_loudness,
+    check_mime_type, check_name, check_tag, check_target_format, parse_expires_at,
 };
 use super::time::Timestamp;
 
@@ -39,6 +39,8 @@ pub struct FileChanges {
     pub kind: Option<String>,
     pub desired_format: Option<String>,
     pub desired_bitrate: Option<i64>,
+    /// Target loudness, tenths of a LUFS.
+    pub desired_loudness: Option<i16>,
 }
 
 impl FileChanges {
@@ -88,6 +90,17 @@ impl FileChanges {
             ));
         }
         let desired_bitrate = desired_bitrate.value();
+        let desired_loudness = f.number("desired_loudness")?;
+        if mode == FileMode::Patch && desired_loudness.is_present() {
+            return Err(DomainError::invalid(
+                "desired_loudness",
+                "can only be set at upload",
+            ));
+        }
+        let desired_loudness = desired_loudness
+            .value()
+            .map(|l| check_loudness("desired_loudness", l))
+            .transpose()?;
         if let Some(br) = desired_bitrate {
             check_bitrate("desired_bitrate", br)?;
         }
@@ -168,6 +181,7 @@ impl FileChanges {
             kind,
             desired_format,
             desired_bitrate,
+            desired_loudness,
         };
         f.finish()?;
         Ok(changes)

@@ -121,6 +121,20 @@ impl Fields {
         Ok(Patch::Set(v))
     }
 
+    /// A number field (JSON number, or a decimal string).
+    pub fn number(&mut self, name: &str) -> Result<Patch<f64>, DomainError> {
+        let bad = || DomainError::invalid(name, "must be a number");
+        let v = match self.take(name) {
+            Patch::Set(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
+            Patch::Set(Value::String(s)) if self.lenient && s.is_empty() => return Ok(Patch::Null),
+            Patch::Set(Value::String(s)) => s.parse::<f64>().map_err(|_| bad())?,
+            Patch::Set(_) => return Err(bad()),
+            Patch::Null => return Ok(Patch::Null),
+            Patch::Absent => return Ok(Patch::Absent),
+        };
+        Ok(Patch::Set(v))
+    }
+
     /// A boolean field.
     pub fn bool(&mut self, name: &str) -> Result<Patch<bool>, DomainError> {
         match self.take(name) {

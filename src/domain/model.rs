@@ -213,6 +213,18 @@ pub struct MediaInfo {
     pub bitrate: u32,
 }
 
+/// A stored file's loudness (ITU-R BS.1770-4), measured once from its audio and kept with it
+/// so every normalised copy starts from the same figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct LoudnessInfo {
+    /// Integrated loudness, LUFS; `None` when nothing passes the gates (silence).
+    pub integrated_lufs: Option<f64>,
+    /// Integrated loudness of the channels mixed to mono, LUFS.
+    pub mono_lufs: Option<f64>,
+    /// Highest true peak, dBTP.
+    pub true_peak_dbtp: f64,
+}
+
 /// A stored file's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FileRecord {
@@ -244,6 +256,11 @@ pub struct FileRecord {
     pub kind: Option<String>,
     pub desired_format: Option<String>,
     pub desired_bitrate: Option<i64>,
+    /// Target loudness (LUFS) the upload was normalised to.
+    pub desired_loudness: Option<f64>,
+    /// The stored audio's measured loudness, once something asked for it.
+    #[serde(skip)]
+    pub loudness: Option<LoudnessInfo>,
     pub date_last_accessed: Option<Timestamp>,
     pub date_created: Timestamp,
     pub date_modified: Timestamp,

@@ -76,6 +76,26 @@ pub fn check_bitrate(field: &str, kbps: i64) -> Result<(), DomainError> {
     }
 }
 
+/// Target loudness a client may ask for (`norm`, `desired_loudness`), LUFS.
+pub const LOUDNESS_RANGE_LUFS: std::ops::RangeInclusive<f64> = -40.0..=-5.0;
+
+/// A target loudness from [`LOUDNESS_RANGE_LUFS`], named by `field`, in tenths of a LU
+/// (finer targets are rounded: no meter or ear tells them apart).
+pub fn check_loudness(field: &str, lufs: f64) -> Result<i16, DomainError> {
+    if lufs.is_finite() && LOUDNESS_RANGE_LUFS.contains(&lufs) {
+        Ok((lufs * 10.0).round() as i16)
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!(
+                "must be a loudness in LUFS from {} to {}",
+                LOUDNESS_RANGE_LUFS.start(),
+                LOUDNESS_RANGE_LUFS.end()
+            ),
+        ))
+    }
+}
+
 /// Formats a client may name in `desired_format` or `f`, as the contract lists them.
 pub const TARGET_FORMATS: [&str; 10] = [
     "al", "alaw", "flac", "g722", "mp3", "mp4", "ogg", "ul", "ulaw", "wav",

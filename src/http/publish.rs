@@ -89,7 +89,7 @@ pub async fn publish(
     let q = QueryPairs::parse(query);
     let resp = match Overrides::parse(&q) {
         Err(e) => e.into_response(),
-        // `f=` / `br=`: a converted copy (parsed before any store access).
+        // `f=` / `br=` / `norm=`: a converted copy (parsed before any store access).
         // `waveform=`: the audio's peaks (parsed before any store access).
         Ok(ov) if q.get("waveform").is_some() => match waveform::parse(|k| q.get(k)) {
             Err(e) => ApiError::from(e).into_response(),
@@ -98,8 +98,8 @@ pub async fn publish(
                 Err(e) => ApiError::from(e).into_response(),
             },
         },
-        Ok(ov) if q.get("f").is_some() || q.get("br").is_some() => {
-            match Requested::parse(q.get("f"), q.get("br")) {
+        Ok(ov) if ["f", "br", "norm"].iter().any(|k| q.get(k).is_some()) => {
+            match Requested::parse(q.get("f"), q.get("br"), q.get("norm")) {
                 Err(e) => ApiError::from(e).into_response(),
                 Ok(want) => match files::published(state, key).await {
                     Ok(file) => {
@@ -184,7 +184,7 @@ async fn download_inner(
         let file = files::by_sid(state, sid).await?;
         return Ok(serve_waveform(state, &file, opts, method, headers, &ov).await);
     }
-    if let Some(want) = Requested::parse(q.get("f"), q.get("br"))? {
+    if let Some(want) = Requested::parse(q.get("f"), q.get("br"), q.get("norm"))? {
         let file = files::by_sid(state, sid).await?;
         return Ok(transcoded::serve(state, &file, want, method, headers, &ov).await);
     }

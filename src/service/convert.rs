@@ -1,11 +1,12 @@
-//! Upload-time conversion: `"type": "audio"` with `desired_format` and/or `desired_bitrate`
-//! stores the converted file instead of the bytes sent.
+//! Upload-time conversion: `"type": "audio"` with `desired_format`, `desired_bitrate` and/or
+//! `desired_loudness` stores the converted file instead of the bytes sent (normalised: the
+//! upload is measured, then converted with the gain and limiter, as `norm=` does).
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
 use bytes::Bytes;
-use mediastore_media::{AudioFormat, MediaError, TranscodeOptions};
+use mediastore_media::{loudness, AudioFormat, MediaError, Normalization, TranscodeOptions};
 use tokio::sync::mpsc;
 
 use super::receive::{new_key, Received};
@@ -21,6 +22,8 @@ use std::sync::Arc;
 pub struct Desired {
     pub format: Option<AudioFormat>,
     pub bitrate_kbps: Option<u32>,
+    /// Target loudness, tenths of a LUFS.
+    pub loudness: Option<i16>,
 }
 
 /// Bytes the encoder hands to the upload at once.
@@ -72,8 +75,10 @@ pub async fn convert_upload(
 ) -> Result<Option<Received>> {
     let field = if desired.format.is_some() {
         "desired_format"
-    } else {
+    } else if desired.bitrate_kbps.is_some() {
         "desired_bitrate"
+    } else {
+        "desired_loudness"
     };
     let local = blobs.local_copy(&source.key).await?;
     let src = local.path().to_path_buf();
@@ -83,13 +88,16 @@ pub async fn convert_upload(
         .map_err(std::io::Error::other)?
         .map_err(|source| Error::Media { field, source })?;
     let target = desired.format.unwrap_or(info.format);
-    let Some(bitrate) = conversion(
+    let bitrate = match conversion(
         Some(info.format),
         info.bitrate,
         target,
         desired.bitrate_kbps,
-    ) else {
-        return Ok(None);
+    ) {
+        Some(b) => b,
+        // Normalising converts even to the format and bitrate sent.
+        None if desired.loudness.is_some() => None,
+        None => return Ok(None),
     };
     let permit = state.transcoder.permit(customer_id).await?;
     let mut upload = Upload::begin(blobs.as_ref(), &new_key()).await?;
@@ -106,13 +114,24 @@ pub async fn convert_upload(
             format: target,
             bitrate_kbps: bitrate,
         };
-        let stats = mediastore_media::transcode(
-            local.path(),
-            Some(&hint),
-            &opts,
-            &mut w,
-            &AtomicBool::new(false),
-        )?;
+        let cancel = AtomicBool::new(false);
+        let stats = match desired.loudness {
+            Some(tenths) => {
+                let norm = Normalization {
+                    target_lufs: f64::from(tenths) / 10.0,
+                    measured: loudness::measure(local.path(), Some(&hint), &cancel)?,
+                };
+                mediastore_media::transcode_normalized(
+                    local.path(),
+                    Some(&hint),
+                    &opts,
+                    &norm,
+                    &mut w,
+                    &cancel,
+                )?
+            }
+            None => mediastore_media::transcode(local.path(), Some(&hint), &opts, &mut w, &cancel)?,
+        };
         w.flush()?;
         Ok::<_, MediaError>(stats)
     });
@@ -142,6 +161,7 @@ pub async fn convert_upload(
         source = content_format,
         target = target.name(),
         bitrate_kbps = bitrate,
+        norm_lufs = desired.loudness.map(|t| f64::from(t) / 10.0),
         audio_ms = stats.input_frames * 1000 / u64::from(stats.input_rate.max(1)),
         took_ms = started.elapsed().as_secs_f64() * 1000.0,
         bytes = stored.size,

@@ -31,12 +31,18 @@ pub fn copy_key(key: &VariantKey) -> String {
             w.bits,
             if w.split_channels { "split" } else { "mixed" }
         ),
-        None => format!(
-            "{}-{}-{}",
-            key.blob_key,
-            key.format.name(),
-            key.bitrate_kbps.unwrap_or(0)
-        ),
+        None => {
+            let mut k = format!(
+                "{}-{}-{}",
+                key.blob_key,
+                key.format.name(),
+                key.bitrate_kbps.unwrap_or(0)
+            );
+            if let Some(n) = key.norm {
+                k.push_str(&format!("-norm{n}"));
+            }
+            k
+        }
     }
 }
 

@@ -195,7 +195,9 @@ async fn describe(
     let mut name = name;
     // Only with "type": "audio" is the upload converted; otherwise it is stored as sent.
     if changes.kind.as_deref() == Some("audio")
-        && (changes.desired_format.is_some() || changes.desired_bitrate.is_some())
+        && (changes.desired_format.is_some()
+            || changes.desired_bitrate.is_some()
+            || changes.desired_loudness.is_some())
     {
         let desired = Desired {
             format: changes
@@ -203,6 +205,7 @@ async fn describe(
                 .as_deref()
                 .and_then(AudioFormat::from_param),
             bitrate_kbps: changes.desired_bitrate.and_then(|b| u32::try_from(b).ok()),
+            loudness: changes.desired_loudness,
         };
         let blobs = Arc::clone(received.store());
         if let Some(converted) = convert_upload(
@@ -284,6 +287,8 @@ async fn describe(
         kind: changes.kind,
         desired_format: changes.desired_format,
         desired_bitrate: changes.desired_bitrate,
+        desired_loudness: changes.desired_loudness.map(|t| f64::from(t) / 10.0),
+        loudness: None,
         date_last_accessed: None,
         date_created: now,
         date_modified: now,

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod events;
 pub mod external;
 pub mod files;
+pub mod loudness;
 pub mod receive;
 
 /// A page request: `page` ≥ 1 and `limit` 1–100 (400 otherwise).

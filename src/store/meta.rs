@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::model::{Container, Customer, FileRecord};
+use crate::domain::model::{Container, Customer, FileRecord, LoudnessInfo};
 use crate::domain::{DomainError, Timestamp};
 
 /// Errors of the metadata store.
@@ -204,6 +204,13 @@ pub trait MetaStore: Send + Sync + 'static {
         name: &str,
         candidate: &[u8],
     ) -> Result<(Vec<u8>, bool), MetaError>;
+
+    /// Keeps the measured loudness of the audio in `blob_key` with every file holding it.
+    async fn record_loudness(
+        &self,
+        blob_key: &str,
+        loudness: &LoudnessInfo,
+    ) -> Result<(), MetaError>;
 
     // Converted copies kept in a shared blob store (several nodes).
 

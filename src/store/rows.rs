@@ -7,8 +7,8 @@ use sqlx::Row;
 use super::meta::{ContainerUpdate, CustomerDump, FileQuery, MetaError, Secret, TokenRecord};
 use crate::domain::external::{ContainerType, External};
 use crate::domain::model::{
-    Classification, Container, Customer, FileRecord, MediaInfo, Publish, ThresholdAction,
-    UniqueKeys,
+    Classification, Container, Customer, FileRecord, LoudnessInfo, MediaInfo, Publish,
+    ThresholdAction, UniqueKeys,
 };
 use crate::domain::{threshold, DomainError, Timestamp};
 
@@ -16,6 +16,7 @@ use crate::domain::{threshold, DomainError, Timestamp};
 pub(super) trait Cols {
     fn int(&self, col: &str) -> Result<i64, MetaError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, MetaError>;
+    fn opt_real(&self, col: &str) -> Result<Option<f64>, MetaError>;
     fn text(&self, col: &str) -> Result<String, MetaError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, MetaError>;
     fn bytes(&self, col: &str) -> Result<Vec<u8>, MetaError>;
@@ -32,6 +33,9 @@ macro_rules! impl_cols {
                 Ok(self.try_get(col)?)
             }
             fn opt_int(&self, col: &str) -> Result<Option<i64>, MetaError> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_real(&self, col: &str) -> Result<Option<f64>, MetaError> {
                 Ok(self.try_get(col)?)
             }
             fn text(&self, col: &str) -> Result<String, MetaError> {
@@ -101,6 +105,13 @@ pub(super) fn classes_json(c: &Option<Vec<Classification>>) -> Option<String> {
 pub(super) fn media_json(m: &Option<MediaInfo>) -> Result<Option<String>, MetaError> {
     m.as_ref()
         .map(|m| serde_json::to_string(m).map_err(|e| MetaError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+/// The stored form of a file's measured loudness: a JSON object.
+pub(super) fn loudness_json(l: &Option<LoudnessInfo>) -> Result<Option<String>, MetaError> {
+    l.as_ref()
+        .map(|l| serde_json::to_string(l).map_err(|e| MetaError::Corrupt(e.to_string())))
         .transpose()
 }
 
@@ -215,6 +226,14 @@ pub(super) fn file_row(r: &impl Cols) -> Result<FileRecord, MetaError> {
         kind: r.opt_text("type")?,
         desired_format: r.opt_text("desired_format")?,
         desired_bitrate: r.opt_int("desired_bitrate")?,
+        desired_loudness: r.opt_real("desired_loudness")?,
+        loudness: match r.opt_text("loudness")? {
+            Some(l) => Some(
+                serde_json::from_str::<LoudnessInfo>(&l)
+                    .map_err(|e| MetaError::Corrupt(e.to_string()))?,
+            ),
+            None => None,
+        },
         date_last_accessed: r.opt_int("date_last_accessed")?.map(Timestamp),
         date_created: Timestamp(r.int("date_created")?),
         date_modified: Timestamp(r.int("date_modified")?),
@@ -364,19 +383,20 @@ const FILE_COLS: &str = "sid, container_sid, customer_id, blob_key, owner_id, re
     description, tag, size, mime_type, content_format, content_classification, media, checksum_sha256,
     publish, file_access_name, expires_at, threshold_include, is_unique, unique_key, integer_key_1,
     integer_key_2, string_key_1, string_key_2, string_key_3, string_key_4, type, desired_format,
-    desired_bitrate, date_last_accessed, date_created, date_modified";
+    desired_bitrate, desired_loudness, loudness, date_last_accessed, date_created, date_modified";
 
 /// Inserts a file row ([`bind_file!`]).
 pub(super) static INSERT_FILE: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("INSERT INTO files ({FILE_COLS}) VALUES ({})", params(34)));
+    std::sync::LazyLock::new(|| format!("INSERT INTO files ({FILE_COLS}) VALUES ({})", params(36)));
 
 /// Inserts a file row unless its sid (or another unique key) is there ([`bind_file!`]).
 pub(super) static IMPORT_FILE: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{} ON CONFLICT DO NOTHING", INSERT_FILE.as_str()));
 
-/// Binds every column of file `$f` in [`FILE_COLS`] order; `$media` is its [`media_json`].
+/// Binds every column of file `$f` in [`FILE_COLS`] order; `$media` is its [`media_json`],
+/// `$loudness` its [`loudness_json`].
 macro_rules! bind_file {
-    ($q:expr, $f:expr, $media:expr) => {
+    ($q:expr, $f:expr, $media:expr, $loudness:expr) => {
         $q.bind(&$f.file_sid)
             .bind(&$f.container_sid)
             .bind(&$f.customer_id)
@@ -408,6 +428,8 @@ macro_rules! bind_file {
             .bind(&$f.kind)
             .bind(&$f.desired_format)
             .bind($f.desired_bitrate)
+            .bind($f.desired_loudness)
+            .bind($loudness)
             .bind($f.date_last_accessed.map(|t| t.0))
             .bind($f.date_created.0)
             .bind($f.date_modified.0)

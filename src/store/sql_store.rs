@@ -14,7 +14,7 @@ macro_rules! sql_meta_store {
     ($store:ty, $pool:ty, $tx:ty, $lock:expr) => {
         use async_trait::async_trait;
 
-        use $crate::domain::model::{Container, Customer, FileRecord};
+        use $crate::domain::model::{Container, Customer, FileRecord, LoudnessInfo};
         use $crate::domain::quota::{self, Charge};
         use $crate::domain::{DomainError, Timestamp};
         use $crate::store::meta::{
@@ -445,6 +445,7 @@ macro_rules! sql_meta_store {
 
             async fn insert_file(&self, f: &FileRecord, now: Timestamp) -> Result<(), MetaError> {
                 let media = rows::media_json(&f.media)?;
+                let loudness = rows::loudness_json(&f.loudness)?;
                 let mut tx = self.write_tx().await?;
                 let customer = load_customer(&mut tx, &f.customer_id)
                     .await?
@@ -455,7 +456,7 @@ macro_rules! sql_meta_store {
                 let state = quota::admit(&customer, &container, Charge::of(f), now)?;
                 charge_totals(&mut tx, f, &container, 1, now).await?;
                 set_threshold_state(&mut tx, &f.container_sid, state).await?;
-                let res = rows::bind_file!(sqlx::query(rows::INSERT_FILE.as_str()), f, media)
+                let res = rows::bind_file!(sqlx::query(rows::INSERT_FILE.as_str()), f, media, loudness)
                     .execute(&mut *tx)
                     .await;
                 if let Err(e) = res {
@@ -698,6 +699,20 @@ macro_rules! sql_meta_store {
                     == 1)
             }
 
+            async fn record_loudness(
+                &self,
+                blob_key: &str,
+                loudness: &LoudnessInfo,
+            ) -> Result<(), MetaError> {
+                let json = rows::loudness_json(&Some(*loudness))?;
+                sqlx::query("UPDATE files SET loudness = $1 WHERE blob_key = $2")
+                    .bind(json)
+                    .bind(blob_key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn take_copies(&self, blob_key: &str) -> Result<Vec<String>, MetaError> {
                 Ok(
                     sqlx::query_scalar("DELETE FROM copies WHERE blob_key = $1 RETURNING copy_key")
@@ -816,7 +831,8 @@ macro_rules! sql_meta_store {
 
             async fn import_file(&self, f: &FileRecord) -> Result<bool, MetaError> {
                 let media = rows::media_json(&f.media)?;
-                let done = rows::bind_file!(sqlx::query(rows::IMPORT_FILE.as_str()), f, media)
+                let loudness = rows::loudness_json(&f.loudness)?;
+                let done = rows::bind_file!(sqlx::query(rows::IMPORT_FILE.as_str()), f, media, loudness)
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)

@@ -6,6 +6,7 @@
 //! `--transcode-cache`; an evicted copy's file is removed.
 
 pub mod conversion;
+pub mod loudness;
 pub mod variant;
 pub mod waveform;
 
@@ -20,6 +21,7 @@ use mediastore_media::{MediaError, TranscodeOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use self::conversion::{Conversion, Phase, Reader, SpoolWriter};
+pub use self::loudness::Measured;
 pub use self::variant::{Requested, Variant, VariantKey};
 use crate::error::Error;
 use crate::fair::{PerCustomer, Slot};
@@ -43,6 +45,10 @@ pub struct ConvertedCopy {
 /// conversion's blocking thread, so it must hand real work off.
 pub type OnKept = Arc<dyn Fn(&Variant, &Arc<ConvertedCopy>) + Send + Sync>;
 
+/// Told of every loudness measurement a conversion takes (to keep it with the file); called on
+/// the conversion's blocking thread, so it must hand real work off.
+pub type OnMeasured = Arc<dyn Fn(&Variant, &crate::domain::model::LoudnessInfo) + Send + Sync>;
+
 /// The conversion service shared by all requests.
 pub struct Transcoder {
     pool: Arc<Semaphore>,
@@ -50,6 +56,8 @@ pub struct Transcoder {
     inflight: Arc<Mutex<HashMap<VariantKey, Arc<Conversion>>>>,
     dir: PathBuf,
     on_kept: Option<OnKept>,
+    /// Measurements taken here, until the metadata store has them too (see `loudness`).
+    measured: loudness::Measured,
     /// Conversions running per customer, and how many one may run (`--conversions-per-customer`).
     customers: Arc<PerCustomer>,
     per_customer: AtomicUsize,
@@ -87,6 +95,7 @@ fn log_conversion(o: Outcome<'_>, bytes: u64, cached: bool) {
         target = o.variant.key.format.name(),
         bitrate_kbps = o.variant.key.bitrate_kbps,
         waveform = o.variant.key.waveform.map(|w| w.format.name()),
+        norm_lufs = o.variant.key.norm_lufs(),
         audio_ms = o.audio_ms,
         took_ms = o.started.elapsed().as_secs_f64() * 1000.0,
         bytes,
@@ -126,6 +135,7 @@ impl Transcoder {
             inflight: Arc::new(Mutex::new(HashMap::new())),
             dir: dir.to_path_buf(),
             on_kept: None,
+            measured: loudness::Measured::new(None),
             customers: PerCustomer::new(),
             // Until told otherwise, one customer leaves one worker to the others.
             per_customer: AtomicUsize::new(workers.saturating_sub(1).max(1)),
@@ -137,6 +147,12 @@ impl Transcoder {
     /// Calls `f` with every copy a conversion finishes.
     pub fn on_kept(mut self, f: OnKept) -> Self {
         self.on_kept = Some(f);
+        self
+    }
+
+    /// Calls `f` with every loudness measurement a conversion takes.
+    pub fn on_measured(mut self, f: OnMeasured) -> Self {
+        self.measured = loudness::Measured::new(Some(f));
         self
     }
 
@@ -278,9 +294,10 @@ impl Transcoder {
         let inflight = Arc::clone(&self.inflight);
         let on_kept = self.on_kept.clone();
         let metrics = Arc::clone(&self.metrics);
+        let measured = self.measured.clone();
         tokio::task::spawn_blocking(move || {
             let mut w = SpoolWriter::new(&conv, writer);
-            let result = produce(&variant, source.path(), &mut w, &conv.cancel)
+            let result = produce(&variant, &measured, source.path(), &mut w, &conv.cancel)
                 .and_then(|audio_ms| Ok((audio_ms, w.finish()?)));
             // The worker is free as soon as the encoder is; readers may still be catching up.
             drop(permit);
@@ -425,7 +442,12 @@ impl Transcoder {
         variant: &Variant,
         source: &Arc<LocalCopy>,
     ) -> Result<Option<u64>, Error> {
-        if variant.key.waveform.is_some() || !variant.key.format.is_constant_rate() {
+        // A normalised copy's bytes depend on all the audio before them (the limiter): it is
+        // served like a variable-rate copy, once converted whole.
+        if variant.key.waveform.is_some()
+            || variant.key.norm.is_some()
+            || !variant.key.format.is_constant_rate()
+        {
             return Ok(None);
         }
         let (source, hint) = (Arc::clone(source), variant.source_hint.clone());
@@ -448,6 +470,7 @@ impl Transcoder {
 /// milliseconds of audio read.
 fn produce(
     variant: &Variant,
+    measured: &loudness::Measured,
     source: &Path,
     out: &mut SpoolWriter,
     cancel: &AtomicBool,
@@ -462,8 +485,14 @@ fn produce(
                 format: variant.key.format,
                 bitrate_kbps: variant.key.bitrate_kbps,
             };
-            mediastore_media::transcode(source, hint, &opts, out, cancel)
-                .map(|s| ms(s.input_frames, s.input_rate))
+            let stats = match variant.key.norm_lufs() {
+                Some(target) => {
+                    let norm = measured.normalization(variant, source, target, cancel)?;
+                    mediastore_media::transcode_normalized(source, hint, &opts, &norm, out, cancel)
+                }
+                None => mediastore_media::transcode(source, hint, &opts, out, cancel),
+            };
+            stats.map(|s| ms(s.input_frames, s.input_rate))
         }
     }
 }

@@ -1,11 +1,12 @@
-//! Which converted copy a request asks for: `f` and `br` checked against the stored file.
+//! Which converted copy a request asks for: `f`, `br` and `norm` checked against the stored
+//! file.
 
 use mediastore_media::{AudioFormat, MediaError, WaveformOptions};
 
 use crate::error::Error;
 
-use crate::domain::model::FileRecord;
-use crate::domain::rules::{check_bitrate, check_target_format};
+use crate::domain::model::{FileRecord, LoudnessInfo};
+use crate::domain::rules::{check_bitrate, check_loudness, check_target_format};
 use crate::domain::DomainError;
 
 /// A converted copy of a stored file. The blob key changes with the content, so a key never
@@ -17,6 +18,15 @@ pub struct VariantKey {
     pub bitrate_kbps: Option<u32>,
     /// A waveform of the audio (`waveform=`) instead of converted audio.
     pub waveform: Option<WaveformOptions>,
+    /// Loudness normalised to this target (`norm=`), tenths of a LUFS.
+    pub norm: Option<i16>,
+}
+
+impl VariantKey {
+    /// The normalisation target, LUFS.
+    pub fn norm_lufs(&self) -> Option<f64> {
+        self.norm.map(|t| f64::from(t) / 10.0)
+    }
 }
 
 /// Everything needed to produce and describe a converted copy.
@@ -32,6 +42,8 @@ pub struct Variant {
     pub filename: String,
     /// Whose audio it is: conversions are shared out per customer.
     pub customer_id: String,
+    /// The source's loudness, when measured before (a normalised copy needs it).
+    pub loudness: Option<LoudnessInfo>,
 }
 
 impl Variant {
@@ -48,6 +60,8 @@ impl Variant {
     pub fn field(&self) -> &'static str {
         if self.key.waveform.is_some() {
             "waveform"
+        } else if self.key.norm.is_some() {
+            "norm"
         } else {
             "f"
         }
@@ -62,19 +76,33 @@ impl Variant {
     }
 }
 
-/// The `f` and `br` of a request, checked (400 naming the parameter) before any store access.
+/// The `f`, `br` and `norm` of a request, checked (400 naming the parameter) before any store
+/// access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Requested {
     pub format: Option<AudioFormat>,
     pub bitrate_kbps: Option<u32>,
+    /// Target loudness, tenths of a LUFS.
+    pub norm: Option<i16>,
 }
 
 impl Requested {
-    /// Parses `f` and `br`; `None` when neither is given.
-    pub fn parse(f: Option<&str>, br: Option<&str>) -> Result<Option<Self>, DomainError> {
-        if f.is_none() && br.is_none() {
+    /// Parses `f`, `br` and `norm`; `None` when none is given.
+    pub fn parse(
+        f: Option<&str>,
+        br: Option<&str>,
+        norm: Option<&str>,
+    ) -> Result<Option<Self>, DomainError> {
+        if f.is_none() && br.is_none() && norm.is_none() {
             return Ok(None);
         }
+        let norm = match norm {
+            None => None,
+            Some(n) => Some(check_loudness(
+                "norm",
+                n.parse::<f64>().unwrap_or(f64::NAN),
+            )?),
+        };
         let format = match f {
             None => None,
             Some(f) => {
@@ -96,6 +124,7 @@ impl Requested {
         Ok(Some(Requested {
             format,
             bitrate_kbps,
+            norm,
         }))
     }
 
@@ -105,6 +134,8 @@ impl Requested {
         let not_audio = || DomainError::NotAudio {
             field: if self.format.is_some() {
                 "f".into()
+            } else if self.norm.is_some() {
+                "norm".into()
             } else {
                 "br".into()
             },
@@ -117,16 +148,22 @@ impl Requested {
             (None, Some(s)) => s,
             (None, None) => return Err(not_audio()),
         };
-        let Some(bitrate_kbps) = conversion(source, media.bitrate, format, self.bitrate_kbps)
-        else {
-            return Ok(None);
+        let bitrate_kbps = match conversion(source, media.bitrate, format, self.bitrate_kbps) {
+            Some(b) => b,
+            // Normalising converts even to the stored format and bitrate.
+            None if self.norm.is_some() => None,
+            None => return Ok(None),
         };
         let base = file.etag();
         let inner = base.trim_matches('"');
-        let etag = match bitrate_kbps {
-            Some(b) => format!("\"{inner}-{}-{b}\"", format.name()),
-            None => format!("\"{inner}-{}\"", format.name()),
+        let mut etag = match bitrate_kbps {
+            Some(b) => format!("{inner}-{}-{b}", format.name()),
+            None => format!("{inner}-{}", format.name()),
         };
+        if let Some(n) = self.norm {
+            etag = format!("{etag}-n{n}");
+        }
+        let etag = format!("\"{etag}\"");
         let stem = file
             .name
             .rsplit_once('.')
@@ -137,12 +174,14 @@ impl Requested {
                 format,
                 bitrate_kbps,
                 waveform: None,
+                norm: self.norm,
             },
             source_hint: file.content_format.clone(),
             etag,
             content_type: format.content_type(),
             filename: format!("{stem}.{}", format.extension()),
             customer_id: file.customer_id.clone(),
+            loudness: file.loudness,
         }))
     }
 }
@@ -168,17 +207,24 @@ mod tests {
 
     #[test]
     fn parses_f_and_br() {
-        assert_eq!(Requested::parse(None, None), Ok(None));
-        let r = Requested::parse(Some("al"), Some("32"))
+        assert_eq!(Requested::parse(None, None, None), Ok(None));
+        let r = Requested::parse(Some("al"), Some("32"), None)
             .expect("valid")
             .expect("some");
         assert_eq!(r.format, Some(AudioFormat::Alaw));
         assert_eq!(r.bitrate_kbps, Some(32));
         for bad in ["wave", "m4a", "MP3", "", "exe"] {
-            assert!(Requested::parse(Some(bad), None).is_err(), "{bad}");
+            assert!(Requested::parse(Some(bad), None, None).is_err(), "{bad}");
         }
         for bad in ["33", "x", "-8", "1000"] {
-            assert!(Requested::parse(None, Some(bad)).is_err(), "{bad}");
+            assert!(Requested::parse(None, Some(bad), None).is_err(), "{bad}");
+        }
+        let n = Requested::parse(None, None, Some("-23.5"))
+            .expect("valid")
+            .expect("some");
+        assert_eq!(n.norm, Some(-235));
+        for bad in ["-41", "-4.9", "0", "x", "", "NaN", "-inf", "16"] {
+            assert!(Requested::parse(None, None, Some(bad)).is_err(), "{bad}");
         }
     }
 }

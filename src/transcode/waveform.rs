@@ -21,7 +21,7 @@ pub fn parse<'a>(
     let Some(w) = get("waveform") else {
         return Ok(None);
     };
-    for other in ["f", "br"] {
+    for other in ["f", "br", "norm"] {
         if get(other).is_some() {
             return Err(DomainError::invalid(
                 other,
@@ -120,12 +120,14 @@ pub fn variant_of(file: &FileRecord, opts: WaveformOptions) -> Result<Variant, D
             format: AudioFormat::from_param(&file.content_format).unwrap_or(AudioFormat::Wav),
             bitrate_kbps: None,
             waveform: Some(opts),
+            norm: None,
         },
         source_hint: file.content_format.clone(),
         etag,
         content_type: opts.format.content_type(),
         filename: format!("{stem}.{ext}"),
         customer_id: file.customer_id.clone(),
+        loudness: None,
     })
 }
 

@@ -594,8 +594,27 @@ pub fn have_tool(program: &str) -> bool {
 /// A WAV of `secs` seconds of a 440 Hz tone, 8 kHz mono 16-bit.
 pub fn tone_wav(secs: u32) -> Vec<u8> {
     let rate = 8000u32;
-    let n = rate * secs;
-    let mut v = Vec::with_capacity(44 + n as usize * 2);
+    let samples: Vec<i16> = (0..rate * secs)
+        .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16)
+        .collect();
+    mono_wav(rate, &samples)
+}
+
+/// What ffmpeg must be told before `-i` to read a copy in format `fmt` (raw formats carry no
+/// header).
+pub fn ffmpeg_input(fmt: &str) -> Vec<&'static str> {
+    match fmt {
+        "al" | "alaw" => vec!["-f", "alaw", "-ar", "8000", "-ac", "1"],
+        "ul" | "ulaw" => vec!["-f", "mulaw", "-ar", "8000", "-ac", "1"],
+        "g722" => vec!["-f", "g722"],
+        _ => vec![],
+    }
+}
+
+/// A canonical 44-byte-header WAV of 16-bit mono `samples` at `rate`.
+pub fn mono_wav(rate: u32, samples: &[i16]) -> Vec<u8> {
+    let n = samples.len() as u32;
+    let mut v = Vec::with_capacity(44 + samples.len() * 2);
     v.extend_from_slice(b"RIFF");
     v.extend_from_slice(&(36 + n * 2).to_le_bytes());
     v.extend_from_slice(b"WAVEfmt ");
@@ -608,8 +627,7 @@ pub fn tone_wav(secs: u32) -> Vec<u8> {
     v.extend_from_slice(&16u16.to_le_bytes());
     v.extend_from_slice(b"data");
     v.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let s = ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16;
+    for s in samples {
         v.extend_from_slice(&s.to_le_bytes());
     }
     v

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Waveforms and loudness normalisation against ffmpeg, in the same run: median of N runs each
+# (hyperfine), ratios.
+#  (a) a 10-minute recording's waveform (JSON, 256 samples per pixel, as `waveform=json`)
+#      against ffmpeg decoding the same file to PCM (target ≤ 0.5x);
+#  (b) `norm` (measure, then convert with gain and true-peak limiter, as `norm=-16`) against
+#      the same conversion without it (target ≤ 1.3x) and against ffmpeg's two-pass loudnorm
+#      (measure, then convert with the measured values) to the same encoder and bitrate.
+# Ours: the media crate's examples (the library calls the server makes), built from this tree.
+# Run on demand (not in CI):  benches/loudness.sh [runs]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RUNS="${1:-5}"
+OURS=example
+. "$ROOT/benches/lib/transcode_cases.sh"
+cargo build -q --release -p mediastore-media --example waveform
+WF="target/release/examples/waveform"
+q() { ffmpeg -hide_banner -loglevel error -y "$@"; }
+if [[ ! -f "$W/music_10min_128k.mp3" ]]; then
+  q -stream_loop 3 -i "$W/music_3min.wav" -t 600 -c:a pcm_s16le "$W/music_10min.wav"
+  q -i "$W/music_10min.wav" -c:a libmp3lame -b:a 128k "$W/music_10min_128k.mp3"
+fi
+
+row() { printf '%-44s %12s %12s %8s\n' "$@"; }
+# Median wall times (ms) of the commands given, by hyperfine, then their mean CPU times (ms,
+# user + system: on a shared machine the steadier figure).
+medians() {
+  hyperfine -N --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$W/h.json" "$@" >/dev/null
+  python3 -c '
+import json,sys
+r=json.load(open(sys.argv[1]))["results"]
+print(" ".join("%.1f" % (x["median"]*1000) for x in r), " ".join("%.1f" % ((x["user"]+x["system"])*1000) for x in r))' "$W/h.json"
+}
+ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
+
+echo
+echo "(a) waveform=json (256 spp) vs ffmpeg decoding to PCM"
+row case "ours (ms)" "ffmpeg (ms)" ratio
+for c in "10 min 16 kHz speech wav|$W/speech16k_10min.wav" \
+         "10 min 44.1 kHz stereo mp3 128k|$W/music_10min_128k.mp3" \
+         "10 min 44.1 kHz stereo wav|$W/music_10min.wav"; do
+  IFS='|' read -r name in <<<"$c"
+  read -r a b ca cb < <(medians "$WF $in $W/wf.json" \
+    "ffmpeg -hide_banner -loglevel error -y -threads 1 -i $in -f s16le -c:a pcm_s16le $W/pcm.raw")
+  row "$name" "$a" "$b" "$(ratio "$a" "$b")"
+  row "  CPU" "$ca" "$cb" "$(ratio "$ca" "$cb")"
+done
+
+# ffmpeg's two-pass loudnorm: measure, then normalise with the measured values (linear when
+# it can, as EBU recommends), encoding as ours does.
+cat >"$W/loudnorm2.sh" <<'SH'
+#!/usr/bin/env bash
+set -euo pipefail
+in=$1 out=$2; shift 2
+m=$(ffmpeg -hide_banner -nostats -threads 1 -i "$in" -af loudnorm=I=-16:TP=-1:print_format=json -f null - 2>&1 | sed -n '/^{/,/^}/p')
+get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$m" "$1"; }
+ffmpeg -hide_banner -loglevel error -y -threads 1 -i "$in" -af "loudnorm=I=-16:TP=-1:measured_I=$(get input_i):measured_TP=$(get input_tp):measured_LRA=$(get input_lra):measured_thresh=$(get input_thresh):offset=$(get target_offset):linear=true" "$@" "$out"
+SH
+chmod +x "$W/loudnorm2.sh"
+
+echo
+echo "(b) norm=-16 vs the same conversion without it, and vs ffmpeg's two-pass loudnorm"
+printf '%-44s %10s %10s %10s %9s %9s\n' case "plain (ms)" "norm (ms)" "ffmpeg (ms)" norm/plain norm/ffmpeg
+# loudnorm resamples to 192 kHz internally: ffmpeg's output rate is set back to ours.
+# (ffmpeg's loudnorm takes over a minute on these: no warm-up run.)
+for c in "10 min 16 kHz speech wav -> mp3 32k|$W/speech16k_10min.wav|mp3|--bitrate 32|-c:a libmp3lame -b:a 32k -ar 16000" \
+         "3 min 44.1 kHz stereo wav -> mp3 128k|$W/music_3min.wav|mp3||-c:a libmp3lame -b:a 128k -ar 44100"; do
+  IFS='|' read -r name in ext ours_args ff_args <<<"$c"
+  read -r a b f ca cb cf < <(WARMUP=0 medians \
+    "$OURS $in $W/plain.$ext --stream $ours_args" \
+    "$OURS $in $W/norm.$ext --norm -16 $ours_args" \
+    "$W/loudnorm2.sh $in $W/ff.$ext $ff_args")
+  printf '%-44s %10s %10s %10s %9s %9s\n' "$name" "$a" "$b" "$f" "$(ratio "$b" "$a")" "$(ratio "$b" "$f")"
+  printf '%-44s %10s %10s %10s %9s %9s\n' "  CPU" "$ca" "$cb" "$cf" "$(ratio "$cb" "$ca")" "$(ratio "$cb" "$cf")"
+done
