@@ -12,7 +12,7 @@ use super::error::DomainError;
 pub const MASK: &str = "********";
 
 /// Where a container's bytes are kept: our blob store, or the customer's own bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerType {
     Internal,

@@ -133,7 +133,9 @@ pub struct Container {
     /// Where the bytes are kept; fixed at creation.
     #[serde(rename = "type")]
     pub kind: ContainerType,
-    /// The customer's bucket of an external container (secret masked in answers).
+    /// The customer's bucket of an external container: its fields as given (see
+    /// the `ExternalInput` schema), the secret shown as `"********"`.
+    #[schema(value_type = Option<Object>)]
     pub external: Option<External>,
     pub quota_bytes: i64,
     pub quota_files: Option<i64>,

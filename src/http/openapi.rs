@@ -124,6 +124,12 @@ pub struct CustomerInput {
 #[derive(serde::Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ContainerInput {
+    /// `internal` (default), `aws`, `gcp` or `azure`; fixed at creation.
+    #[serde(rename = "type")]
+    kind: Option<crate::domain::external::ContainerType>,
+    /// The customer's bucket (types `aws`, `gcp`, `azure`); checked by writing and removing a
+    /// probe object (422 naming the field on failure).
+    external: Option<ExternalInput>,
     /// Default 1 GiB.
     quota_bytes: Option<i64>,
     quota_files: Option<i64>,
@@ -141,6 +147,27 @@ pub struct ContainerInput {
     /// The six key fields (`unique` sets must differ in them).
     #[serde(flatten)]
     keys: crate::domain::model::UniqueKeys,
+}
+
+/// An external container's bucket. `aws`: `bucket`, `prefix`?, `region`, `endpoint`?,
+/// `access_key_id`, `secret_access_key`; `gcp`: `bucket`, `prefix`?, `service_account_json`,
+/// `endpoint`?; `azure`: `account`, `container`, `prefix`?, `access_key`, `endpoint`?. Secrets
+/// are write-only (`"********"` in answers). `endpoint` only to hosts the operator lists
+/// (`--external-endpoints`), else the provider's public HTTPS endpoint.
+#[derive(serde::Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ExternalInput {
+    bucket: Option<String>,
+    prefix: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    /// The service-account key file, as a JSON object or string.
+    service_account_json: Option<serde_json::Value>,
+    account: Option<String>,
+    container: Option<String>,
+    access_key: Option<String>,
 }
 
 /// A file's writable fields: the `file_object` part or the query of an upload, and the body of
@@ -178,6 +205,8 @@ pub struct FileInput {
     desired_format: Option<String>,
     /// kbit/s: 8 16 24 32 40 48 64 80 96 112 128 160 192 224 256 320.
     desired_bitrate: Option<i64>,
+    /// LUFS, -40 to -5: the audio is stored normalised to this integrated loudness.
+    desired_loudness: Option<f64>,
 }
 
 /// A multipart upload.
@@ -255,6 +284,9 @@ pub struct ServeQuery {
     bits: Option<i64>,
     /// One series per channel.
     split_channels: Option<bool>,
+    /// LUFS, -40 to -5: the audio normalised to this integrated loudness (true peak at most
+    /// -1 dBTP, gain at most +20 dB); with `f`/`br` or alone; not with `waveform`.
+    norm: Option<f64>,
 }
 
 /// A signed link's query: `uri_download` as the API gave it.

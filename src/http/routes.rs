@@ -128,7 +128,8 @@ mod tests {
 
     #[test]
     fn a_route_added_outside_the_list_is_caught() {
-        let extra = unbound("http://127.0.0.1:8080").route("/v1/secret", axum::routing::get(|| async { "" }));
+        let extra = unbound("http://127.0.0.1:8080")
+            .route("/v1/secret", axum::routing::get(|| async { "" }));
         let (_, doc) = documented();
         assert!(routed_paths(&extra)
             .iter()
