@@ -1,5 +1,5 @@
-//! External containers: a container of type `aws` or `azure` keeps its files' bytes in the
-//! customer's own bucket (here Garage and Azurite, started by the tests), with every behaviour of
+//! External containers: a container of type `aws`, `gcp` or `azure` keeps its files' bytes in the
+//! customer's own bucket (here Garage, fake-gcs-server and Azurite, started by the tests), with every behaviour of
 //! an internal container, secrets never shown or logged, endpoints limited to what the operator
 //! lists, and a failing bucket answered 502 naming the container.
 #![allow(clippy::unwrap_used)]
@@ -397,4 +397,90 @@ async fn endpoints_are_limited_to_the_listed_hosts_and_public_provider_endpoints
     refused(&retype, 400, "type");
     assert_eq!(s.get_container(&c.token, &sid).await["type"], "internal");
     assert!(!s.log().contains("\"SK\""));
+}
+
+#[tokio::test]
+async fn gcp_container_on_fake_gcs_server() {
+    let Some(gcs) = common::fake_gcs::fake_gcs() else {
+        return;
+    };
+    let bucket = gcs.bucket().await;
+    // Tokens come from an OAuth2 endpoint of the test's own (fake-gcs-server checks none); its
+    // address is the key's `token_uri`, and loopback is listed for both.
+    let tokens = common::fake_gcs::TokenEndpoint::start().await;
+    let flags = [
+        "--admin-token",
+        common::ADMIN,
+        "--external-endpoints",
+        "127.0.0.1",
+    ];
+    let s = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &flags,
+        &common::Backend::Embedded,
+    )
+    .await;
+    let c = tight_customer(&s).await;
+    let key = tokens.service_account_json.clone();
+    let private_key = serde_json::from_str::<Value>(&key).unwrap()["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let settings = |bucket: &str, key: &str| {
+        json!({"bucket": bucket, "prefix": "p", "endpoint": gcs.endpoint,
+            "service_account_json": key})
+    };
+    let gcp = |bucket: &str, key: &str| json!({"type": "gcp", "external": settings(bucket, key)});
+
+    // Bad credentials: a key that is not one, a key the token endpoint refuses, a bucket that
+    // does not exist.
+    refused(
+        &create(&s, &c.token, gcp(&bucket, "{\"type\":\"service_account\"}")).await,
+        422,
+        "external.service_account_json",
+    );
+    tokens
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    refused(
+        &create(&s, &c.token, gcp(&bucket, &key)).await,
+        422,
+        "external.service_account_json",
+    );
+    tokens
+        .refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    refused(
+        &create(&s, &c.token, gcp("no-such-bucket", &key)).await,
+        422,
+        "external.bucket",
+    );
+
+    let (st, created) = create(&s, &c.token, gcp(&bucket, &key)).await;
+    assert_eq!(st, 201, "{created}");
+    assert_eq!(created["external"]["service_account_json"], "********");
+    let sid = created["container_sid"].as_str().unwrap().to_string();
+    exercise(
+        &s,
+        &c.token,
+        &sid,
+        "service_account_json",
+        &private_key,
+        || gcs.objects(&bucket),
+    )
+    .await;
+    let file_sid = a_file_of(&s, &c.token, &sid).await;
+
+    // The key is revoked at the provider: a node that needs a token (here, after a restart)
+    // answers 502 naming the container.
+    tokens
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let s = Server::start_with(s.stop(), &flags, &common::Backend::Embedded).await;
+    let (st, body) = read_data(&s, &c.token, &file_sid).await;
+    names_container(st, &body, &sid);
+    assert!(!s.log().contains(&private_key));
 }
