@@ -87,15 +87,7 @@ async fn console_assets_have_their_types_a_self_only_policy_and_etags() {
 #[tokio::test]
 async fn console_loads_nothing_from_outside_the_binary() {
     let s = Server::start().await;
-    let page = s
-        .client
-        .get(s.url("/console"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s.get_text("/console").await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/console");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -230,14 +230,6 @@ async fn docs_render_with_assets_from_the_binary() {
         assert_eq!(r.status(), 200, "{asset}");
         assert!(!r.bytes().await.unwrap().is_empty());
     }
-    let init = s
-        .client
-        .get(s.url("/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = s.get_text("/docs/swagger-initializer.js").await;
     assert!(init.contains("/openapi.json"), "{init}");
 }

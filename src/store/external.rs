@@ -330,6 +330,17 @@ impl ExternalBlobs {
         }
     }
 
+    /// A blob of the bucket opened, its later read failures reported as the container's too.
+    fn opened(
+        &self,
+        r: Result<Arc<dyn OpenBlob>, BlobError>,
+    ) -> Result<Arc<dyn OpenBlob>, BlobError> {
+        Ok(Arc::new(ExternalBlob {
+            inner: self.check(r, Stage::Read)?,
+            container_sid: self.container_sid.clone(),
+        }))
+    }
+
     /// `r`, a failure reported as the container's.
     fn check<T>(&self, r: Result<T, BlobError>, stage: Stage) -> Result<T, BlobError> {
         r.map_err(|e| Self::report(&self.container_sid, e, stage))
@@ -347,19 +358,11 @@ impl BlobStore for ExternalBlobs {
     }
 
     async fn open(&self, key: &str) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        let inner = self.check(self.inner.open(key).await, Stage::Read)?;
-        Ok(Arc::new(ExternalBlob {
-            inner,
-            container_sid: self.container_sid.clone(),
-        }))
+        self.opened(self.inner.open(key).await)
     }
 
     async fn open_sized(&self, key: &str, len: u64) -> Result<Arc<dyn OpenBlob>, BlobError> {
-        let inner = self.check(self.inner.open_sized(key, len).await, Stage::Read)?;
-        Ok(Arc::new(ExternalBlob {
-            inner,
-            container_sid: self.container_sid.clone(),
-        }))
+        self.opened(self.inner.open_sized(key, len).await)
     }
 
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<ByteStream, BlobError> {

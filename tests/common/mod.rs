@@ -443,6 +443,18 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// The body of a plain GET of `path` on this server, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Uploads `bytes` published by `file_sid`; returns the file's sid.
     pub async fn published(&self, token: &str, bytes: Vec<u8>) -> String {
         let (st, f) = self
