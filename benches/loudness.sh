@@ -20,6 +20,7 @@ if [[ ! -f "$W/music_10min_128k.mp3" ]]; then
   q -stream_loop 3 -i "$W/music_3min.wav" -t 600 -c:a pcm_s16le "$W/music_10min.wav"
   q -i "$W/music_10min.wav" -c:a libmp3lame -b:a 128k "$W/music_10min_128k.mp3"
 fi
+[[ -f "$W/speech8k_10min_alaw.wav" ]] || q -i "$W/speech8k_10min.wav" -c:a pcm_alaw "$W/speech8k_10min_alaw.wav"
 
 row() { printf '%-44s %12s %12s %8s\n' "$@"; }
 # Median wall times (ms) of the commands given, by hyperfine, then their mean CPU times (ms,
@@ -36,7 +37,8 @@ ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
 echo
 echo "(a) waveform=json (256 spp) vs ffmpeg decoding to PCM"
 row case "ours (ms)" "ffmpeg (ms)" ratio
-for c in "10 min 16 kHz speech wav|$W/speech16k_10min.wav" \
+for c in "10 min 8 kHz A-law wav (call recording)|$W/speech8k_10min_alaw.wav" \
+         "10 min 16 kHz speech wav|$W/speech16k_10min.wav" \
          "10 min 44.1 kHz stereo mp3 128k|$W/music_10min_128k.mp3" \
          "10 min 44.1 kHz stereo wav|$W/music_10min.wav"; do
   IFS='|' read -r name in <<<"$c"

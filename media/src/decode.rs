@@ -271,6 +271,9 @@ pub(crate) struct SymphoniaSource {
     /// After a seek: the timestamp the next packet must carry (checked, so a
     /// reader that lands elsewhere is an error rather than shifted audio).
     expect_ts: Option<u64>,
+    /// 16-bit PCM in WAV: packets are converted straight from their bytes, skipping the
+    /// decoder's planar buffer and its copy back to interleaved (same values, x / 32768).
+    direct_s16: bool,
 }
 
 impl SymphoniaSource {
@@ -335,6 +338,9 @@ impl SymphoniaSource {
             format,
             codec: params.codec,
             expect_ts: None,
+            direct_s16: format == AudioFormat::Wav
+                && params.codec == sc::CODEC_TYPE_PCM_S16LE
+                && channels > 0,
         })
     }
 }
@@ -373,6 +379,12 @@ impl PcmSource for SymphoniaSource {
                         "seek landed at frame {} instead of {ts}",
                         packet.ts()
                     )));
+                }
+            }
+            if self.direct_s16 {
+                match self.take_s16(packet.buf(), out)? {
+                    true => return Ok(true),
+                    false => continue,
                 }
             }
             // Decode and copy out inside the guard, so no borrow of the decoder escapes it.
@@ -467,6 +479,35 @@ impl PcmSource for SymphoniaSource {
 }
 
 impl SymphoniaSource {
+    /// Appends a 16-bit PCM packet's whole frames as `f32` (after any frames a seek left to
+    /// drop); `Ok(false)` when it held none to give.
+    fn take_s16(&mut self, data: &[u8], out: &mut Vec<f32>) -> Result<bool, MediaError> {
+        let frame_bytes = 2 * usize::from(self.spec.channels);
+        let frames = data.len() / frame_bytes;
+        if frames > MAX_PACKET_FRAMES {
+            return Err(MediaError::Limit(format!("packet of {frames} frames")));
+        }
+        let drop = (self.skip as usize).min(frames);
+        self.skip -= drop as u64;
+        let bytes = &data[drop * frame_bytes..frames * frame_bytes];
+        if bytes.is_empty() {
+            return Ok(false);
+        }
+        self.errors = 0;
+        self.decoded += (frames - drop) as u64;
+        if self.decoded > self.max_frames {
+            return Err(MediaError::Limit(
+                "input longer than the decode duration limit".into(),
+            ));
+        }
+        out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0),
+        );
+        Ok(true)
+    }
+
     /// Exact seeks for PCM in WAV: symphonia's WAV reader simulates packets of a fixed
     /// frame count and seeks to the packet boundary at or before the target (so packet
     /// timestamps match an unseeked read); the frames between are dropped here. Every
@@ -536,5 +577,54 @@ impl SymphoniaSource {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/media")
+            .join(name)
+    }
+
+    fn source(name: &str, direct: bool) -> SymphoniaSource {
+        let path = fixture(name);
+        let mut file = File::open(&path).expect("fixture");
+        let det = detect(&mut file, None).expect("detect");
+        let mut src =
+            SymphoniaSource::new(&path, file, det.format, det.file_len, &Limits::default())
+                .expect("open");
+        assert!(src.direct_s16 || !direct, "{name} is 16-bit PCM");
+        src.direct_s16 = direct;
+        src
+    }
+
+    fn all(src: &mut SymphoniaSource) -> Vec<f32> {
+        let mut out = Vec::new();
+        while src.next_block(&mut out).expect("decode") {}
+        out
+    }
+
+    #[test]
+    fn s16_packets_read_directly_equal_the_decoder() {
+        for name in ["speech16k.wav", "music44k.wav"] {
+            let want = all(&mut source(name, false));
+            let got = all(&mut source(name, true));
+            assert!(!want.is_empty());
+            assert!(
+                want.iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+                    && want.len() == got.len(),
+                "{name}"
+            );
+            // After an exact seek, too.
+            let (mut slow, mut fast) = (source(name, false), source(name, true));
+            assert!(slow.seek_exact(1001).expect("seek") && fast.seek_exact(1001).expect("seek"));
+            assert_eq!(all(&mut slow), all(&mut fast), "{name} after a seek");
+        }
     }
 }

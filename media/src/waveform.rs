@@ -108,16 +108,71 @@ pub struct Peaks {
     series: usize,
     max_points: u64,
     count: u32,
-    cur_min: Vec<i16>,
-    cur_max: Vec<i16>,
+    /// The current pixel's extremes per series, as decoded values: rounding to 16 bits is
+    /// monotonic, so it is done once per pixel instead of once per sample.
+    cur_min: Vec<f32>,
+    cur_max: Vec<f32>,
     /// Per pixel, per series: min, max.
     data: Vec<i16>,
     frames: u64,
+    /// The channels' mean of a run of frames (when not split).
+    mixed: Vec<f32>,
 }
 
 fn to_i16(x: f32) -> i16 {
     // `as` saturates, and maps NaN to 0.
     (x * 32768.0).round() as i16
+}
+
+/// Lanes of the min/max scan: independent accumulators the compiler keeps in one vector
+/// register (a single running min is a dependency chain it cannot vectorise).
+const LANES: usize = 8;
+
+/// The smallest and largest of `xs` (NaN ignored); (+inf, -inf) when empty.
+fn min_max(xs: &[f32]) -> (f32, f32) {
+    let mut lo = [f32::INFINITY; LANES];
+    let mut hi = [f32::NEG_INFINITY; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            lo[i] = lo[i].min(c[i]);
+            hi[i] = hi[i].max(c[i]);
+        }
+    }
+    let lo = tail.iter().chain(&lo).fold(f32::INFINITY, |m, &v| m.min(v));
+    let hi = tail
+        .iter()
+        .chain(&hi)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    (lo, hi)
+}
+
+/// The smallest and largest of channel `c` of interleaved `ch`-channel frames.
+fn channel_min_max(frames: &[f32], c: usize, ch: usize) -> (f32, f32) {
+    if ch == 1 {
+        return min_max(frames);
+    }
+    frames
+        .iter()
+        .skip(c)
+        .step_by(ch)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// Appends the mean of each of `frames`' `ch` channels to `out`.
+fn mix_mean(frames: &[f32], ch: usize, out: &mut Vec<f32>) {
+    match ch {
+        1 => out.extend_from_slice(frames),
+        2 => out.extend(frames.chunks_exact(2).map(|f| (f[0] + f[1]) / 2.0)),
+        _ => out.extend(
+            frames
+                .chunks_exact(ch)
+                .map(|f| f.iter().sum::<f32>() / ch as f32),
+        ),
+    }
 }
 
 impl Peaks {
@@ -132,33 +187,45 @@ impl Peaks {
             series,
             max_points,
             count: 0,
-            cur_min: vec![i16::MAX; series],
-            cur_max: vec![i16::MIN; series],
+            cur_min: vec![f32::INFINITY; series],
+            cur_max: vec![f32::NEG_INFINITY; series],
             data: Vec::new(),
             frames: 0,
+            mixed: Vec::new(),
         }
     }
 
     /// Adds interleaved frames (a trailing partial frame is ignored).
     pub fn push(&mut self, block: &[f32]) -> Result<(), MediaError> {
         let ch = self.src_channels;
-        for frame in block.chunks_exact(ch) {
+        let mut rest = &block[..block.len() - block.len() % ch];
+        while !rest.is_empty() {
+            // The frames that complete (or continue) the current pixel.
+            let take = ((self.spp - self.count) as usize).min(rest.len() / ch);
+            let (now, later) = rest.split_at(take * ch);
             if self.series == 1 {
-                let v = to_i16(frame.iter().sum::<f32>() / ch as f32);
-                self.cur_min[0] = self.cur_min[0].min(v);
-                self.cur_max[0] = self.cur_max[0].max(v);
+                let (lo, hi) = if ch == 1 {
+                    min_max(now)
+                } else {
+                    self.mixed.clear();
+                    mix_mean(now, ch, &mut self.mixed);
+                    min_max(&self.mixed)
+                };
+                self.cur_min[0] = self.cur_min[0].min(lo);
+                self.cur_max[0] = self.cur_max[0].max(hi);
             } else {
-                for (c, &x) in frame.iter().enumerate() {
-                    let v = to_i16(x);
-                    self.cur_min[c] = self.cur_min[c].min(v);
-                    self.cur_max[c] = self.cur_max[c].max(v);
+                for c in 0..ch {
+                    let (lo, hi) = channel_min_max(now, c, ch);
+                    self.cur_min[c] = self.cur_min[c].min(lo);
+                    self.cur_max[c] = self.cur_max[c].max(hi);
                 }
             }
-            self.count += 1;
-            self.frames += 1;
+            self.count += take as u32;
+            self.frames += take as u64;
             if self.count == self.spp {
                 self.emit()?;
             }
+            rest = later;
         }
         Ok(())
     }
@@ -172,10 +239,17 @@ impl Peaks {
             )));
         }
         for c in 0..self.series {
-            self.data.push(self.cur_min[c]);
-            self.data.push(self.cur_max[c]);
-            self.cur_min[c] = i16::MAX;
-            self.cur_max[c] = i16::MIN;
+            let (lo, hi) = (self.cur_min[c], self.cur_max[c]);
+            // A pixel of nothing but NaN (no extremes found) reads as silence.
+            let (lo, hi) = if lo <= hi {
+                (to_i16(lo), to_i16(hi))
+            } else {
+                (0, 0)
+            };
+            self.data.push(lo);
+            self.data.push(hi);
+            self.cur_min[c] = f32::INFINITY;
+            self.cur_max[c] = f32::NEG_INFINITY;
         }
         self.count = 0;
         Ok(())
@@ -382,6 +456,64 @@ mod tests {
         let p = peaks_of(&block, 1, 3, false);
         assert_eq!(p.length(), 3);
         assert_eq!(p.values(), &[-16384, 16384, -32767 - 1, 32767, 4096, 4096]);
+    }
+
+    /// The peaks as first defined: every sample rounded, then compared.
+    fn naive(block: &[f32], ch: usize, spp: usize, split: bool) -> Vec<i16> {
+        let mut out = Vec::new();
+        for pixel in block.chunks(spp * ch) {
+            let series = if split { ch } else { 1 };
+            for c in 0..series {
+                let vals = pixel.chunks_exact(ch).map(|f| {
+                    if split {
+                        to_i16(f[c])
+                    } else {
+                        to_i16(f.iter().sum::<f32>() / ch as f32)
+                    }
+                });
+                let (lo, hi) = vals.fold((i16::MAX, i16::MIN), |(l, h), v| (l.min(v), h.max(v)));
+                out.extend([lo, hi]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn per_pixel_scan_equals_rounding_every_sample() {
+        // A deterministic pseudo-random signal with values on rounding boundaries too.
+        let mut x = 0x2545_f491_u32;
+        let block: Vec<f32> = (0..3 * 5000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                if i % 7 == 0 {
+                    ((x % 2001) as f32 - 1000.0 + 0.5) / 32768.0
+                } else {
+                    (x as f32 / u32::MAX as f32) * 2.2 - 1.1
+                }
+            })
+            .collect();
+        for ch in 1..=3usize {
+            let frames = &block[..block.len() / ch * ch];
+            for split in [false, true] {
+                for spp in [32usize, 33, 256] {
+                    let want = naive(frames, ch, spp, split);
+                    for chunk in [1usize, 97, 4096, frames.len()] {
+                        let mut p = Peaks::new(ch as u16, spp as u32, split, MAX_WAVEFORM_POINTS);
+                        for c in frames.chunks(chunk * ch) {
+                            p.push(c).expect("push");
+                        }
+                        p.finish().expect("finish");
+                        assert_eq!(
+                            p.values(),
+                            want,
+                            "ch {ch} split {split} spp {spp} chunk {chunk}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
