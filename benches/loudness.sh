@@ -75,3 +75,30 @@ for c in "10 min 16 kHz speech wav -> mp3 32k|$W/speech16k_10min.wav|mp3|--bitra
   printf '%-44s %10s %10s %10s %9s %9s\n' "$name" "$a" "$b" "$f" "$(ratio "$b" "$a")" "$(ratio "$b" "$f")"
   printf '%-44s %10s %10s %10s %9s %9s\n' "  CPU" "$ca" "$cb" "$cf" "$(ratio "$cb" "$ca")" "$(ratio "$cb" "$cf")"
 done
+
+# (c) A one-hour recording's waveform served by the server (the release binary, embedded
+# default): its peak RSS (VmHWM) after the GET, against a server that only started and took the
+# upload. Peaks are computed in one streaming pass, so memory does not grow with the length.
+echo
+echo "(c) one-hour recordings, waveform=json served: server peak RSS"
+cargo build -q --release
+. "$ROOT/benches/lib/serve.sh"
+trap ms_stop_all EXIT
+[[ -f "$W/speech16k_60min.wav" ]] || q -stream_loop 5 -i "$W/speech16k_10min.wav" -t 3600 -c:a pcm_s16le "$W/speech16k_60min.wav"
+[[ -f "$W/music_60min_128k.mp3" ]] || q -stream_loop 5 -i "$W/music_10min_128k.mp3" -t 3600 -c copy "$W/music_60min_128k.mp3"
+printf '%-44s %12s %12s %10s %10s\n' case "RSS up (MiB)" "RSS wf (MiB)" "pixels" "secs"
+for c in "60 min 16 kHz speech wav|$W/speech16k_60min.wav" "60 min 44.1 kHz stereo mp3 128k|$W/music_60min_128k.mp3"; do
+  IFS='|' read -r name in <<<"$c"
+  dir=$(mktemp -d)
+  ms_start "$dir"
+  url=$(ms_publish "$MS_BASE" "$in")
+  before=$(awk '/VmHWM/ {print $2}' "/proc/$MS_PID/status")
+  t0=$EPOCHREALTIME
+  curl -sf "$url?waveform=json" -o "$W/wf60.json"
+  secs=$(python3 -c "print(f'{$EPOCHREALTIME - $t0:.2f}')")
+  after=$(awk '/VmHWM/ {print $2}' "/proc/$MS_PID/status")
+  px=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["length"])' "$W/wf60.json")
+  printf '%-44s %12.1f %12.1f %10s %10s\n' "$name" "$(echo "$before/1024" | bc -l)" "$(echo "$after/1024" | bc -l)" "$px" "$secs"
+  ms_stop "$dir"
+  rm -rf "$dir"
+done
