@@ -85,11 +85,12 @@ pub fn gain_db(measured: Option<f64>, target: f64) -> f64 {
 /// peaks (a lossy codec's or ADPCM's reconstruction overshoots the signal it was given).
 pub fn ceiling_dbtp(format: AudioFormat, bitrate_kbps: Option<u32>) -> f64 {
     // Measured with ffmpeg's meter on speech and music pushed into the limiter: G.711 added
-    // up to 0.2 dB, G.722 0.3, mp3/ogg/AAC 0.3 at 128 kbit/s and up to 0.7 at 32.
+    // up to 0.2 dB, G.722 0.3 (0.6 on speech pushed hard into the limiter), mp3/ogg/AAC 0.3 at
+    // 128 kbit/s and up to 0.7 at 32.
     let margin = match format {
         AudioFormat::Wav | AudioFormat::Flac => 0.2,
         AudioFormat::Alaw | AudioFormat::Ulaw => 0.4,
-        AudioFormat::G722 => 0.6,
+        AudioFormat::G722 => 0.8,
         AudioFormat::Mp3 | AudioFormat::Ogg | AudioFormat::Mp4 => {
             if bitrate_kbps.is_some_and(|b| b < 64) {
                 1.0
@@ -125,7 +126,7 @@ pub(crate) fn settle_gain(
     if gain == 0.0 || norm.measured.true_peak_dbtp + gain <= ceiling {
         return Ok(gain);
     }
-    let loss = limiter_loss_db(
+    let loss = limiter_loss(
         src.as_mut(),
         block,
         spec.channels,
@@ -134,15 +135,36 @@ pub(crate) fn settle_gain(
         ceiling,
         cancel,
     )?;
-    Ok((gain + (-loss).clamp(0.0, MAX_MAKEUP_DB)).min(MAX_GAIN_DB))
+    Ok((gain + loss.makeup_db()).min(MAX_GAIN_DB))
 }
 
-/// The loudness the limiter takes (dB, at most 0) from `src` (its first `block` already read)
+/// What the limiter took from a recording at one gain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LimiterLoss {
+    /// The loudness taken, dB (at most 0).
+    db: f64,
+    /// The share of the output's energy in frames it turned down: those stay at the ceiling
+    /// when the gain rises, so each dB more gain loses this much of a dB again.
+    pinned: f64,
+}
+
+impl LimiterLoss {
+    /// The gain to add back so the limited audio reaches the loudness asked: `m` with
+    /// `m + loss(gain + m) = 0`, the loss growing by `pinned` per dB (at most
+    /// [`MAX_MAKEUP_DB`]).
+    fn makeup_db(&self) -> f64 {
+        // Past 3/4 pinned (audio limited nearly throughout) the estimate stops growing: more
+        // gain there mostly turns into limiting.
+        (-self.db / (1.0 - self.pinned.clamp(0.0, 0.75))).clamp(0.0, MAX_MAKEUP_DB)
+    }
+}
+
+/// The loudness the limiter takes from `src` (its first `block` already read)
 /// mixed and resampled as `plan` says, with `gain` applied: the energy of its output against
 /// its input's. The limiter turns the level down for a few milliseconds around each peak,
 /// evenly across frequencies, so the energy ratio is what BS.1770's K-weighted, gated mean
 /// sees to within a few hundredths of a dB, at a fraction of a meter's cost.
-fn limiter_loss_db(
+fn limiter_loss(
     src: &mut dyn decode::PcmSource,
     mut block: Vec<f32>,
     channels: u16,
@@ -150,7 +172,7 @@ fn limiter_loss_db(
     gain: f64,
     ceiling: f64,
     cancel: &AtomicBool,
-) -> Result<f64, MediaError> {
+) -> Result<LimiterLoss, MediaError> {
     let spec = src.spec();
     let (src_ch, dst_ch) = (usize::from(channels.max(1)), usize::from(plan.channels));
     let mut resampler = if spec.rate != plan.rate {
@@ -189,9 +211,15 @@ fn limiter_loss_db(
     // The input's energy before the gain: the output's is compared at the same level.
     let energy_in = energy_in * 10f64.powf(gain / 10.0);
     Ok(if energy_in > 0.0 && energy_out > 0.0 {
-        (10.0 * (energy_out / energy_in).log10()).min(0.0)
+        LimiterLoss {
+            db: (10.0 * (energy_out / energy_in).log10()).min(0.0),
+            pinned: limiter.limited_energy() / energy_out,
+        }
     } else {
-        0.0
+        LimiterLoss {
+            db: 0.0,
+            pinned: 0.0,
+        }
     })
 }
 
@@ -474,6 +502,8 @@ pub struct Normalizer {
     ring_below: usize,
     /// Frames the limiter turned down (for statistics).
     limited: u64,
+    /// The energy (sum of squares) of the frames it output turned down.
+    limited_energy: f64,
     /// Quiet runs pass through at once while the limiter is idle (off in tests comparing
     /// with the frame-by-frame path).
     pass_runs: bool,
@@ -510,6 +540,7 @@ impl Normalizer {
             ring_sum: lookahead as f64,
             ring_below: 0,
             limited: 0,
+            limited_energy: 0.0,
             pass_runs: true,
         }
     }
@@ -517,6 +548,11 @@ impl Normalizer {
     /// Frames the limiter turned down so far.
     pub fn limited_frames(&self) -> u64 {
         self.limited
+    }
+
+    /// The energy (sum of squares) of the output frames the limiter turned down so far.
+    pub fn limited_energy(&self) -> f64 {
+        self.limited_energy
     }
 
     /// Frames held back: output lags input by this much until [`Self::finish`].
@@ -664,14 +700,17 @@ impl Normalizer {
         }
         // The mean of the last `lookahead` smoothed gains: a ramp reaching each frame's
         // gain no later than the frame, and no click.
-        let gain = if self.ring_below == 0 {
-            1.0
-        } else {
-            self.limited += 1;
-            ((self.ring_sum / self.lookahead as f64) as f32).min(1.0)
-        };
         let at = ((j as u64 - self.base) as usize + HALF) * self.ch;
-        out.extend(self.x[at..at + self.ch].iter().map(|s| s * gain));
+        let frame = &self.x[at..at + self.ch];
+        if self.ring_below == 0 {
+            out.extend_from_slice(frame);
+        } else {
+            let gain = ((self.ring_sum / self.lookahead as f64) as f32).min(1.0);
+            self.limited += 1;
+            let start = out.len();
+            out.extend(frame.iter().map(|s| s * gain));
+            self.limited_energy += out[start..].iter().map(|&v| f64::from(v * v)).sum::<f64>();
+        }
         self.next_out = j as u64 + 1;
     }
 }
@@ -713,6 +752,18 @@ mod tests {
         assert_eq!(gain_db(Some(-10.0), -16.0), -6.0);
         assert_eq!(gain_db(None, -16.0), 0.0);
         assert_eq!(gain_db(Some(f64::NEG_INFINITY), -16.0), 0.0);
+    }
+
+    #[test]
+    fn makeup_gives_back_what_the_limiter_takes_at_the_raised_gain() {
+        let m = |db, pinned| LimiterLoss { db, pinned }.makeup_db();
+        // 0.6 dB taken, a quarter of the energy pinned at the ceiling: 0.8 dB back, of which
+        // the limiter takes 0.2 again.
+        assert!((m(-0.6, 0.25) - 0.8).abs() < 1e-12);
+        assert_eq!(m(0.0, 0.0), 0.0);
+        // Limited throughout: the estimate stops at 4x; and never past the cap.
+        assert!((m(-1.0, 0.99) - 4.0).abs() < 1e-12);
+        assert_eq!(m(-5.0, 0.5), MAX_MAKEUP_DB);
     }
 
     #[test]
