@@ -122,7 +122,7 @@ timed_get() { # url file
 
 # Requests Garage has logged (one line each: "<peer> (key <id>) <METHOD> <path>").
 # CPU time (ns, all threads) of a process so far; finer than /proc/<pid>/stat's ticks for one GET.
-cpu_ns() { awk '{s += $1} END {print s + 0}' "/proc/$1/task/"*/schedstat 2>/dev/null; }
+cpu_ns() { awk '{s += $1} END {printf "%.0f\n", s}' "/proc/$1/task/"*/schedstat 2>/dev/null; }
 
 garage_requests() {
   grep -E ' 127\.0\.0\.1:[0-9]+ (\(key [^)]*\) )?(GET|HEAD|PUT|POST|DELETE) /' "$GARAGE_DIR/garage.log" | grep -vc 'in response to' || true
