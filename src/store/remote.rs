@@ -337,7 +337,7 @@ impl Filler {
             Some(copy) => this.fill_from(copy),
             None => this.started.store(false, Ordering::Release),
         });
-        tee::tee(body, self.cache.keep_budget(), start)
+        tee::tee(body, self.len, self.cache.keep_budget(), start)
     }
 }
 

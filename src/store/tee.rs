@@ -25,10 +25,12 @@ type Batch = (Vec<Bytes>, Option<OwnedSemaphorePermit>);
 /// failed or its client went before any of it was handed over.
 pub type Start = Box<dyn FnOnce(Option<ByteStream>) + Send>;
 
-/// `body`, with its copy given to `start` (see the module doc); `budget` counts bytes.
-pub fn tee(body: ByteStream, budget: Arc<Semaphore>, start: Start) -> ByteStream {
+/// `body` (`len` bytes), with its copy given to `start` (see the module doc); `budget` counts
+/// bytes.
+pub fn tee(body: ByteStream, len: u64, budget: Arc<Semaphore>, start: Start) -> ByteStream {
     Box::pin(Tee {
         body,
+        left: len,
         budget,
         state: State::Keeping {
             start: Some(start),
@@ -53,6 +55,9 @@ enum State {
 
 struct Tee {
     body: ByteStream,
+    /// Bytes still to come: the copy is handed over with the last of them (hyper does not ask
+    /// a body for its end once its `Content-Length` is sent).
+    left: u64,
     budget: Arc<Semaphore>,
     state: State,
 }
@@ -109,6 +114,12 @@ impl Tee {
         };
     }
 
+    /// The read is complete: the copy gets the rest.
+    fn finish(&mut self) {
+        self.hand_over(None, 1);
+        self.state = State::Done;
+    }
+
     fn abandon(&mut self) {
         if let State::Keeping { start, .. } = &mut self.state {
             if let Some(start) = start.take() {
@@ -126,12 +137,15 @@ impl Stream for Tee {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = ready!(self.body.poll_next_unpin(cx));
         match &item {
-            Some(Ok(chunk)) => self.keep(chunk),
-            Some(Err(_)) => self.abandon(),
-            None => {
-                self.hand_over(None, 1);
-                self.state = State::Done;
+            Some(Ok(chunk)) => {
+                self.keep(chunk);
+                self.left = self.left.saturating_sub(chunk.len() as u64);
+                if self.left == 0 {
+                    self.finish();
+                }
             }
+            Some(Err(_)) => self.abandon(),
+            None => self.finish(),
         }
         Poll::Ready(item)
     }
@@ -202,19 +216,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_copy_is_handed_over_whole_when_the_client_has_it_all() {
+    async fn the_copy_is_kept_until_the_client_has_the_last_byte() {
         let budget = Arc::new(Semaphore::new(1024));
         let (got, start) = started();
-        let mut out = tee(body(chunks()), Arc::clone(&budget), start);
+        let mut out = tee(body(chunks()), 4, Arc::clone(&budget), start);
         assert!(out.next().await.is_some());
-        assert!(out.next().await.is_some());
-        assert!(take(&got).is_none(), "nothing handed over before the end");
+        assert!(
+            take(&got).is_none(),
+            "nothing handed over before the last byte"
+        );
         assert_eq!(
             budget.available_permits(),
-            1020,
+            1022,
             "the kept bytes hold the budget"
         );
-        assert!(out.next().await.is_none());
+        assert!(out.next().await.is_some());
+        // hyper does not ask for the end of a body whose length it has sent.
+        drop(out);
         let copy = take(&got).flatten();
         assert_eq!(collect(copy.expect("handed over")).await, b"abcd");
         assert_eq!(budget.available_permits(), 1024, "given back");
@@ -223,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn past_the_budget_the_copy_is_handed_over_as_it_comes() {
         let (got, start) = started();
-        let out = tee(body(chunks()), Arc::new(Semaphore::new(3)), start);
+        let out = tee(body(chunks()), 4, Arc::new(Semaphore::new(3)), start);
         assert_eq!(collect(out).await, b"abcd");
         let copy = take(&got).flatten();
         assert_eq!(collect(copy.expect("handed over")).await, b"abcd");
@@ -236,11 +254,11 @@ mod tests {
             Ok(Bytes::from_static(b"ab")),
             Err(std::io::Error::other("reset")),
         ]);
-        let _ = collect(tee(failed, Arc::new(Semaphore::new(1024)), start)).await;
+        let _ = collect(tee(failed, 4, Arc::new(Semaphore::new(1024)), start)).await;
         assert!(matches!(take(&got), Some(None)));
 
         let (got, start) = started();
-        let mut out = tee(body(chunks()), Arc::new(Semaphore::new(1024)), start);
+        let mut out = tee(body(chunks()), 4, Arc::new(Semaphore::new(1024)), start);
         assert!(out.next().await.is_some());
         drop(out);
         assert!(matches!(take(&got), Some(None)));
