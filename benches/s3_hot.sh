@@ -7,7 +7,9 @@
 #      read of each is its first sight of the blob: a file uploaded by another node;
 #   B: mediastore on the embedded default (SQLite + local files), its own data dir;
 # a random 10 MiB file published on A and on B for the hot reads, and RUNS x COLD distinct
-# random 10 MiB files published through C for the cold reads. A is started once and warmed (its
+# random 10 MiB files published through C for the cold reads, all of one customer (as a node
+# sees a customer's files: its container is known to A after the first; the hot file is
+# another customer's). A is started once and warmed (its
 # hot file served whole and by ranges, so its PostgreSQL pool, its connections to Garage and
 # its lazy state are those of a running node). Then RUNS times (default 3):
 #   1. cold, COLD times (default 5), each on a file A has never read: one whole download
@@ -74,10 +76,11 @@ echo "garage:                ${garage_url%%\?*} (presigned)"
 
 # The cold files, uploaded through C; their publish URIs on A, their objects' on Garage.
 ms_start "$work/c" "${a_args[@]}"
+token=$(ms_customer "$MS_BASE")
 declare -a cold_urls cold_garage
 for n in $(seq $((RUNS * COLD))); do
   head -c "$SIZE" /dev/urandom >"$work/cold$n.bin"
-  url=$(ms_publish "$MS_BASE" "$work/cold$n.bin")
+  url=$(ms_upload "$MS_BASE" "$token" "$work/cold$n.bin")
   cold_urls[n]=$a_base/f/${url##*/f/}
   cold_garage[n]=$(garage_presign_new bench/ "$work/seen")
 done
@@ -87,13 +90,10 @@ echo "$((RUNS * COLD)) cold files uploaded through C"
 cache_dir=$work/a/data/blob-cache
 # Waits until A's cache holds $1 complete copies (SIZE bytes each); prints how long it took.
 wait_filled() { # copies
-  local t0=$EPOCHREALTIME _ f full
+  local t0=$EPOCHREALTIME _
   for _ in $(seq 600); do
-    full=0
-    for f in "$cache_dir"/*; do
-      [ -f "$f" ] && [ "$(stat -c %s "$f")" = "$SIZE" ] && full=$((full + 1))
-    done
-    if [ "$full" = "$1" ] && [ "$(ls -A "$cache_dir" | wc -l)" = "$1" ]; then
+    if [ "$(find "$cache_dir" -type f -size "${SIZE}c" | wc -l)" = "$1" ] &&
+      [ "$(ls -A "$cache_dir" | wc -l)" = "$1" ]; then
       python3 -c "print(f'{($EPOCHREALTIME - $t0) * 1000:.0f}')"
       sleep 0.2 # the copy is opened and handed to the blob right after its last write
       return 0
