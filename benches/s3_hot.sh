@@ -26,6 +26,8 @@
 # (0 when it reads its local copy), and the CPU each process spent: per cold read
 # (/proc/<pid>/task/*/schedstat, A's from its GET to its cache being complete) and per hot
 # request (user + system, /proc/<pid>/stat).
+# A_EXTRA adds flags to A alone (e.g. A_EXTRA="--blob-cache-keep 0" for the copy written as the
+# chunks come instead of once the client has the blob).
 # Run on demand (not in CI), as root (initdb runs as the postgres user): bash benches/s3_hot.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +65,8 @@ pg_start
 echo "garage $GARAGE_ENDPOINT, postgres $PG_URL"
 
 a_args=(--metadata-url "$PG_URL" --blob-url "s3://$GARAGE_BUCKET/bench")
-ms_start "$work/a" "${a_args[@]}"
+# A_EXTRA: more flags for A only (an A/B of one setting, e.g. A_EXTRA="--blob-cache-keep 0").
+ms_start "$work/a" "${a_args[@]}" ${A_EXTRA:-}
 a_base=$MS_BASE a_pid=$MS_PID
 a_url=$(ms_publish "$a_base" "$work/bench.bin")
 garage_url=$(garage_presign_new bench/ "$work/seen")
