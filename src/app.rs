@@ -168,6 +168,7 @@ pub async fn build(config: Config, public_url: String) -> anyhow::Result<AppStat
         cache: Arc::new(store::blob_cache::BlobCache::new(
             &config.data_dir.join("blob-cache"),
             config.blob_cache_bytes,
+            config.blob_cache_keep_bytes,
         )?),
     };
     let blobs = store::open_blobs(&config.blob_url, &blob_settings)?;

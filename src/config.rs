@@ -86,6 +86,11 @@ pub struct ServeArgs {
     /// Local disk for this node's read-through cache of remote (S3) blobs.
     #[arg(long, env = "MEDIASTORE_BLOB_CACHE", default_value = "1GiB", value_parser = parse_size)]
     pub blob_cache: u64,
+    /// Memory for first reads of remote blobs on their way to the cache: a whole read's copy is
+    /// kept here until its client has the blob, then written, so the disk write does not slow
+    /// the client; past it, copies are written as they come.
+    #[arg(long, env = "MEDIASTORE_BLOB_CACHE_KEEP", default_value = "64MiB", value_parser = parse_size)]
+    pub blob_cache_keep: u64,
     /// Part size of multipart uploads to S3 (at least 5 MiB); an upload holds about three parts
     /// in memory at most.
     #[arg(long, env = "MEDIASTORE_BLOB_PART_SIZE", default_value = "8MiB", value_parser = parse_size)]
@@ -134,6 +139,7 @@ pub struct Config {
     pub http_threads: usize,
     pub idle_timeout: Duration,
     pub blob_cache_bytes: u64,
+    pub blob_cache_keep_bytes: u64,
     pub shared_copies_bytes: u64,
     pub blob_part_size: usize,
     pub upload_grace: Duration,
@@ -205,6 +211,7 @@ impl Config {
             http_threads: a.http_threads.unwrap_or(cpus).clamp(1, 256),
             idle_timeout: a.idle_timeout,
             blob_cache_bytes: a.blob_cache,
+            blob_cache_keep_bytes: a.blob_cache_keep,
             shared_copies_bytes: a.shared_copies,
             blob_part_size: usize::try_from(a.blob_part_size).map_err(|e| e.to_string())?,
             upload_grace: a.upload_grace,

@@ -101,7 +101,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<Summary> {
     let cache_dir = std::env::temp_dir().join(format!("mediastore-migrate-{}", std::process::id()));
     let settings = BlobSettings {
         part_size,
-        cache: Arc::new(BlobCache::new(&cache_dir, 0)?),
+        cache: Arc::new(BlobCache::new(&cache_dir, 0, 0)?),
     };
     let src_meta = store::open_meta_read_only(&from_meta_url)
         .await

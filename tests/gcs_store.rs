@@ -32,7 +32,7 @@ impl Fixture {
         let bucket = gcs.bucket().await;
         let tokens = TokenEndpoint::start().await;
         let cache_dir = tempfile::tempdir().unwrap();
-        let cache = Arc::new(BlobCache::new(&cache_dir.path().join("cache"), 64 << 20).unwrap());
+        let cache = Arc::new(BlobCache::new(&cache_dir.path().join("cache"), 64 << 20, 0).unwrap());
         Some(Fixture {
             gcs,
             bucket,

@@ -6,6 +6,8 @@
 #   garage_start "$work/garage"     # sets GARAGE_ENDPOINT GARAGE_BUCKET GARAGE_ACCESS_KEY
 #                                   #      GARAGE_SECRET_KEY GARAGE_PID
 #   garage_env                      # exports AWS_* for mediastore / boto3
+#   url=$(garage_presign prefix)    # presigned GET of the only object under prefix
+#   url=$(garage_presign_new prefix seen)  # ... of the one object not yet named in file seen
 #   ...
 #   garage_stop                     # in the caller's EXIT trap
 #
@@ -92,11 +94,22 @@ garage_stop() {
 # A presigned GET URL (SigV4, path-style, 7 days: SigV4's longest) of the only object under
 # prefix in the bucket; needs python3 boto3 and garage_env.
 garage_presign() { # prefix
-  python3 - "$GARAGE_BUCKET" "$1" <<'PY'
+  _garage_presign "$1" ""
+}
+
+# The same for the one object under prefix whose key is not yet in the file seen (one key a
+# line), which gets its key: how a bench finds the object an upload just made.
+garage_presign_new() { # prefix seen
+  touch "$2"
+  _garage_presign "$1" "$2"
+}
+
+_garage_presign() { # prefix seen-or-empty
+  python3 - "$GARAGE_BUCKET" "$1" "$2" <<'PY'
 import os, sys
 import boto3
 from botocore.config import Config
-bucket, prefix = sys.argv[1:3]
+bucket, prefix, seen = sys.argv[1:4]
 s3 = boto3.client(
     "s3",
     endpoint_url=os.environ["AWS_ENDPOINT_URL"],
@@ -105,9 +118,15 @@ s3 = boto3.client(
     aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
     config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
 )
-keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+known = set(open(seen).read().split()) if seen else set()
+pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+keys = [o["Key"] for p in pages for o in p.get("Contents", [])
+        if "/.uploads/" not in o["Key"] and o["Key"] not in known]
 if len(keys) != 1:
-    sys.exit(f"expected one object under {prefix}, found {keys}")
+    sys.exit(f"expected one new object under {prefix}, found {keys}")
+if seen:
+    with open(seen, "a") as f:
+        f.write(keys[0] + "\n")
 print(s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": keys[0]},
                                 ExpiresIn=7 * 24 * 3600))
 PY

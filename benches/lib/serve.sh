@@ -5,6 +5,7 @@
 #   ms_start "$work/a" [serve args...]  # mediastore (release binary) with --data-dir $work/a/data,
 #                                       # --listen 127.0.0.1:${MS_PORT:-0}; sets MS_BASE MS_PID
 #   url=$(ms_publish "$MS_BASE" file)   # a customer, the file uploaded with publish=file_sid
+#   token=$(ms_customer "$MS_BASE"); url=$(ms_upload "$MS_BASE" "$token" file)  # the same in two
 #   ms_stop "$work/a"                   # ms_stop_all in the caller's EXIT trap
 #   check_serves url file               # same bytes, 206 with 4096 bytes to a range
 #   run_wrk name url connections [lua]  # prints wrk's req/s; errors to stderr; CPU to WRK_CPU_LOG
@@ -56,11 +57,17 @@ ms_stop_all() {
 }
 
 ms_publish() { # base file -> publish URI
-  local token
-  token=$(curl -sf -X POST "$1/v1/customers" -H "Authorization: Bearer $BENCH_ADMIN" -d '{"name":"bench"}' |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  curl -sf -X POST "$1/v1/files?name=$(basename "$2")&publish=file_sid" -H "Authorization: Bearer $token" \
-    -H 'Content-Type: application/octet-stream' --data-binary @"$2" |
+  ms_upload "$1" "$(ms_customer "$1")" "$2"
+}
+
+ms_customer() { # base -> the new customer's token
+  curl -sf -X POST "$1/v1/customers" -H "Authorization: Bearer $BENCH_ADMIN" -d '{"name":"bench"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+
+ms_upload() { # base token file -> publish URI
+  curl -sf -X POST "$1/v1/files?name=$(basename "$3")&publish=file_sid" -H "Authorization: Bearer $2" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$3" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["publish_uri"])'
 }
 

@@ -11,7 +11,7 @@
 //!
 //! The same cache makes hot blobs local for serving: an S3 store opening a blob that fits
 //! serves it by ranged GETs at once and fills the cache in the background; reads switch to the
-//! local copy as soon as it is complete (see `s3.rs`).
+//! local copy as soon as it is complete (see `remote.rs`).
 
 use std::future::Future;
 use std::io::Write;
@@ -43,6 +43,8 @@ impl Drop for Cached {
 pub struct BlobCache {
     dir: PathBuf,
     entries: moka::future::Cache<String, Arc<Cached>>,
+    /// Bytes of first reads kept in memory until their client has them (see `tee.rs`).
+    keep: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for BlobCache {
@@ -56,8 +58,9 @@ fn entry_id(scope: &str, key: &str) -> String {
 }
 
 impl BlobCache {
-    /// A cache of at most `capacity` bytes in `dir` (emptied now).
-    pub fn new(dir: &Path, capacity: u64) -> std::io::Result<Self> {
+    /// A cache of at most `capacity` bytes in `dir` (emptied now), whose fills from reads on
+    /// their way to a client keep at most `keep` bytes in memory until the client has them.
+    pub fn new(dir: &Path, capacity: u64, keep: u64) -> std::io::Result<Self> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
@@ -69,9 +72,13 @@ impl BlobCache {
                 u32::try_from(c.len.div_ceil(1024)).unwrap_or(u32::MAX)
             })
             .build();
+        let keep = usize::try_from(keep)
+            .unwrap_or(usize::MAX)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(BlobCache {
             dir: dir.to_path_buf(),
             entries,
+            keep: Arc::new(tokio::sync::Semaphore::new(keep)),
         })
     }
 
@@ -117,6 +124,11 @@ impl BlobCache {
             .max_capacity()
             .unwrap_or(0)
             .saturating_mul(1024)
+    }
+
+    /// The bytes the node may keep of fills on their way to a client (one permit a byte).
+    pub fn keep_budget(&self) -> Arc<tokio::sync::Semaphore> {
+        Arc::clone(&self.keep)
     }
 
     /// The blob `key` of the store `scope`, if a copy is cached now (no download).
@@ -193,7 +205,7 @@ mod tests {
     async fn concurrent_readers_share_one_fill_and_forgotten_copies_go_with_their_last_reader(
     ) -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let cache = BlobCache::new(dir.path(), 1 << 20)?;
+        let cache = BlobCache::new(dir.path(), 1 << 20, 0)?;
         let fills = AtomicUsize::new(0);
         let fetch = || async {
             fills.fetch_add(1, Ordering::SeqCst);
@@ -219,7 +231,7 @@ mod tests {
     ) -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         // 1 KiB of room for a 4 KiB blob.
-        let cache = BlobCache::new(dir.path(), 1024)?;
+        let cache = BlobCache::new(dir.path(), 1024, 0)?;
         static BIG: [u8; 4096] = [7; 4096];
         let copy = cache.local("s", "big", || async { Ok(blob(&BIG)) }).await?;
         cache.entries.run_pending_tasks().await;
@@ -234,7 +246,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_fill_leaves_no_file() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let cache = BlobCache::new(dir.path(), 1 << 20)?;
+        let cache = BlobCache::new(dir.path(), 1 << 20, 0)?;
         let broken = || async {
             let s: ByteStream = Box::pin(futures_util::stream::iter(vec![
                 Ok(Bytes::from_static(b"par")),

@@ -16,6 +16,7 @@ mod rows;
 pub mod s3;
 mod sql_store;
 pub mod sqlite;
+mod tee;
 pub mod upload;
 
 use std::sync::Arc;

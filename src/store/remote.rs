@@ -6,9 +6,9 @@
 //! Reads are ranged GETs streamed as they arrive (hyper's buffers, TCP's window); a body that
 //! ends short or fails mid-way is an error, never a short clean end. Hot blobs are made local: a
 //! blob that fits a quarter of the node's [`BlobCache`] is copied there by its first read — a
-//! whole read fills the cache from the same GET that streams to the client, a first read of
-//! ranges starts a GET of its own in the background — and reads switch to the local file (the
-//! embedded store's fast path) once it is complete. The media pipeline reads through the same
+//! whole read fills the cache from the same GET that streams to the client (written once the
+//! client has it, [`tee`]), a first read of ranges starts a GET of its own in the background —
+//! and reads switch to the local file (the embedded store's fast path) once it is complete. The media pipeline reads through the same
 //! cache.
 
 use std::ops::Range;
@@ -26,6 +26,7 @@ use super::blob::{
 };
 use super::blob_cache::BlobCache;
 use super::fs::{LocalFile, CHUNK};
+use super::tee;
 
 /// What an object store does besides reads; keys come checked.
 #[async_trait]
@@ -281,9 +282,6 @@ struct Filler {
     local: Arc<OnceLock<Local>>,
 }
 
-/// Chunks a whole read may run ahead of its copy being written before the copy gives up.
-const TEE_QUEUE: usize = 64;
-
 impl Filler {
     /// Claims the fill; false when it is under way or done.
     fn claim(&self) -> bool {
@@ -330,27 +328,16 @@ impl Filler {
         });
     }
 
-    /// `body` (the whole blob, on its way to a client) with a copy of each chunk written to
-    /// the cache. A copy that cannot keep up, or a client that goes, abandons the copy (never
-    /// the client).
+    /// `body` (the whole blob, on its way to a client), copied to the cache once the client
+    /// has it (see [`tee`]). A failed read, or a client that goes, leaves the blob for a later
+    /// read to fill.
     fn tee(self: &Arc<Self>, body: ByteStream) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(TEE_QUEUE);
-        let copy: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (Ok(chunk), rx))
-        }));
-        self.fill_from(copy);
-        let mut tx = Some(tx);
-        Box::pin(body.map(move |item| {
-            if let (Ok(chunk), Some(sender)) = (&item, tx.as_ref()) {
-                if sender.try_send(chunk.clone()).is_err() {
-                    tx = None;
-                }
-            }
-            if item.is_err() {
-                tx = None;
-            }
-            item
-        }))
+        let this = Arc::clone(self);
+        let start: tee::Start = Box::new(move |copy| match copy {
+            Some(copy) => this.fill_from(copy),
+            None => this.started.store(false, Ordering::Release),
+        });
+        tee::tee(body, self.len, self.cache.keep_budget(), start)
     }
 }
 
