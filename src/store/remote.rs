@@ -8,8 +8,8 @@
 //! blob that fits a quarter of the node's [`BlobCache`] is copied there by its first read — a
 //! whole read fills the cache from the same GET that streams to the client (written once the
 //! client has it, [`tee`]), a first read of ranges starts a GET of its own in the background —
-//! and reads switch to the local file (the embedded store's fast path) once it is complete. The media pipeline reads through the same
-//! cache.
+//! and reads switch to the local file (the embedded store's fast path) once it is complete.
+//! The media pipeline reads through the same cache.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
