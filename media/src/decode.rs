@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{self as sc, CodecType, Decoder, DecoderOptions, CODEC_TYPE_NULL};
@@ -115,6 +116,37 @@ pub fn open(
         )?)
     };
     Ok((det.format, src))
+}
+
+/// Decodes `src`'s first block. It proves the input decodes and settles the stream's shape
+/// (some containers state the channels only in their first packet), so [`PcmSource::spec`]
+/// is read after it; an input with no audio is an error.
+pub(crate) fn first_block(src: &mut dyn PcmSource) -> Result<Vec<f32>, MediaError> {
+    let mut block = Vec::with_capacity(1 << 16);
+    if !src.next_block(&mut block)? {
+        return Err(MediaError::malformed("no decodable audio"));
+    }
+    Ok(block)
+}
+
+/// Gives `f` the block already read (`block`, see [`first_block`]) and then every following
+/// block of `src`, polling `cancel` between blocks.
+pub(crate) fn each_block(
+    src: &mut dyn PcmSource,
+    mut block: Vec<f32>,
+    cancel: &AtomicBool,
+    mut f: impl FnMut(&[f32]) -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaError::Cancelled);
+        }
+        f(&block)?;
+        block.clear();
+        if !src.next_block(&mut block)? {
+            return Ok(());
+        }
+    }
 }
 
 /// Runs `f`, turning a panic inside symphonia into a malformed-input error.

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use ebur128::{EbuR128, Mode};
 
@@ -115,10 +115,7 @@ pub(crate) fn settle_gain(
     cancel: &AtomicBool,
 ) -> Result<f64, MediaError> {
     let (_, mut src) = decode::open(input, hint, limits)?;
-    let mut block = Vec::with_capacity(1 << 16);
-    if !src.next_block(&mut block)? {
-        return Err(MediaError::malformed("no decodable audio"));
-    }
+    let block = decode::first_block(src.as_mut())?;
     let spec = src.spec();
     let plan = encode::plan(opts.format, spec, opts.bitrate_kbps)?;
     let gain = norm.gain_db(spec.channels, plan.channels);
@@ -166,7 +163,7 @@ impl LimiterLoss {
 /// sees to within a few hundredths of a dB, at a fraction of a meter's cost.
 fn limiter_loss(
     src: &mut dyn decode::PcmSource,
-    mut block: Vec<f32>,
+    block: Vec<f32>,
     channels: u16,
     plan: &Plan,
     gain: f64,
@@ -183,22 +180,16 @@ fn limiter_loss(
     let mut limiter = Normalizer::new(gain, ceiling, plan.channels, plan.rate);
     let (mut energy_in, mut energy_out) = (0.0f64, 0.0f64);
     let (mut mixed, mut resampled, mut limited) = (Vec::new(), Vec::new(), Vec::new());
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MediaError::Cancelled);
-        }
+    decode::each_block(src, block, cancel, |block| {
         mixed.clear();
-        mix(&block, src_ch, dst_ch, &mut mixed);
+        mix(block, src_ch, dst_ch, &mut mixed);
         let ready = Resampler::through(resampler.as_mut(), &mixed, &mut resampled)?;
         energy_in += energy(ready);
         limited.clear();
         limiter.process(ready, &mut limited);
         energy_out += energy(&limited);
-        block.clear();
-        if !src.next_block(&mut block)? {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     limited.clear();
     if let Some(r) = &mut resampler {
         resampled.clear();
@@ -250,22 +241,10 @@ pub fn measure(
     cancel: &AtomicBool,
 ) -> Result<Loudness, MediaError> {
     let (_, mut src) = decode::open(input, hint, &Limits::default())?;
-    let mut block = Vec::with_capacity(1 << 16);
-    if !src.next_block(&mut block)? {
-        return Err(MediaError::malformed("no decodable audio"));
-    }
+    let block = decode::first_block(src.as_mut())?;
     let spec = src.spec();
     let mut meter = Meter::new(spec.channels, spec.rate)?;
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MediaError::Cancelled);
-        }
-        meter.add(&block)?;
-        block.clear();
-        if !src.next_block(&mut block)? {
-            break;
-        }
-    }
+    decode::each_block(src.as_mut(), block, cancel, |block| meter.add(block))?;
     meter.finish()
 }
 

@@ -159,13 +159,8 @@ pub(crate) fn convert(
     cancel: &AtomicBool,
     from: Start<'_>,
 ) -> Result<TranscodeStats, MediaError> {
-    // Decode one block before choosing the encoder: it proves the input decodes
-    // (nothing is written for corrupt input) and settles the channel count for
-    // containers that only state it in the first packet.
-    let mut block = Vec::with_capacity(1 << 16);
-    if !src.next_block(&mut block)? {
-        return Err(MediaError::malformed("no decodable audio"));
-    }
+    // Decode one block before choosing the encoder: nothing is written for corrupt input.
+    let mut block = decode::first_block(src.as_mut())?;
     let spec = src.spec();
     let plan = encode::plan(opts.format, spec, opts.bitrate_kbps)?;
     let seekable = matches!(out, Output::Seekable(_));

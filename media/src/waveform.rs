@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use crate::decode;
 use crate::limits::Limits;
@@ -403,11 +403,7 @@ pub fn waveform(
 ) -> Result<WaveformStats, MediaError> {
     check(opts)?;
     let (_, mut src) = decode::open(input, hint, &Limits::default())?;
-    let mut block = Vec::with_capacity(1 << 16);
-    if !src.next_block(&mut block)? {
-        return Err(MediaError::malformed("no decodable audio"));
-    }
-    // After the first block: some containers state the channels only in their first packet.
+    let block = decode::first_block(src.as_mut())?;
     let spec = src.spec();
     let mut peaks = Peaks::new(
         spec.channels,
@@ -415,16 +411,7 @@ pub fn waveform(
         opts.split_channels,
         MAX_WAVEFORM_POINTS,
     );
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MediaError::Cancelled);
-        }
-        peaks.push(&block)?;
-        block.clear();
-        if !src.next_block(&mut block)? {
-            break;
-        }
-    }
+    decode::each_block(src.as_mut(), block, cancel, |block| peaks.push(block))?;
     peaks.finish()?;
     let bytes_written = match opts.format {
         WaveformFormat::Json => peaks.write_json(spec.rate, opts.bits, out)?,
