@@ -331,57 +331,80 @@ const HALF: usize = TAPS / 2 - 1;
 /// Frames after the current one the interpolator reads.
 const AHEAD: usize = TAPS - HALF - 1;
 
-/// Coefficients of the interpolator's phases 1/4, 2/4, 3/4 (phase 0 is the sample itself):
-/// a Hann-windowed sinc, each phase scaled to unit gain at DC.
-fn interpolator() -> [[f32; TAPS]; 3] {
-    let mut h = [[0.0f32; TAPS]; 3];
-    let half_width = TAPS as f64 / 2.0;
-    for (k, phase) in h.iter_mut().enumerate() {
-        let t = (k + 1) as f64 / 4.0;
-        let mut taps = [0.0f64; TAPS];
-        for (i, tap) in taps.iter_mut().enumerate() {
-            // Tap i weighs frame c - HALF + i; its distance from the point c + t.
-            let x = i as f64 - HALF as f64 - t;
-            let sinc = if x == 0.0 {
-                1.0
-            } else {
-                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
-            };
-            let w = 0.5 + 0.5 * (std::f64::consts::PI * x / half_width).cos();
-            *tap = sinc * w;
-        }
-        let sum: f64 = taps.iter().sum();
-        for (dst, v) in phase.iter_mut().zip(taps) {
-            *dst = (v / sum) as f32;
-        }
-    }
-    h
+/// The 4x interpolator that finds peaks between samples: phases 1/4, 2/4, 3/4 (phase 0 is the
+/// sample itself) of a Hann-windowed sinc, each scaled to unit gain at DC.
+struct Interpolator {
+    h: [[f32; TAPS]; 3],
+    /// Σ|h| of the worst phase (at least 1): no interpolated value exceeds this times the
+    /// largest sample around it.
+    worst_sum: f32,
 }
 
-/// The largest absolute value of a frame's samples and of the signal between them and the next
-/// frame's (4x interpolated by `h`), the frame's interpolation window starting at `buf[start]`.
-fn frame_peak(h: &[[f32; TAPS]; 3], buf: &[f32], start: usize, ch: usize) -> f32 {
-    let mut peak = 0.0f32;
-    for c in 0..ch {
-        let at = |i: usize| buf[start + i * ch + c];
-        peak = peak.max(at(HALF).abs());
-        for phase in h {
-            let mut acc = 0.0f32;
-            for (i, w) in phase.iter().enumerate() {
-                acc += w * at(i);
+impl Interpolator {
+    fn new() -> Self {
+        let mut h = [[0.0f32; TAPS]; 3];
+        let half_width = TAPS as f64 / 2.0;
+        for (k, phase) in h.iter_mut().enumerate() {
+            let t = (k + 1) as f64 / 4.0;
+            let mut taps = [0.0f64; TAPS];
+            for (i, tap) in taps.iter_mut().enumerate() {
+                // Tap i weighs frame c - HALF + i; its distance from the point c + t.
+                let x = i as f64 - HALF as f64 - t;
+                let sinc = if x == 0.0 {
+                    1.0
+                } else {
+                    (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+                };
+                let w = 0.5 + 0.5 * (std::f64::consts::PI * x / half_width).cos();
+                *tap = sinc * w;
             }
-            peak = peak.max(acc.abs());
+            let sum: f64 = taps.iter().sum();
+            for (dst, v) in phase.iter_mut().zip(taps) {
+                *dst = (v / sum) as f32;
+            }
         }
+        let worst_sum = h
+            .iter()
+            .map(|p| p.iter().map(|v| v.abs()).sum::<f32>())
+            .fold(1.0f32, f32::max);
+        Interpolator { h, worst_sum }
     }
-    peak
+
+    /// The most any sample or interpolated value can reach in a stretch whose largest
+    /// absolute sample is `loudest`.
+    fn bound(&self, loudest: f32) -> f32 {
+        loudest * self.worst_sum
+    }
+
+    /// The largest absolute value of a frame's samples and of the signal between them and the
+    /// next frame's, the frame's interpolation window starting at `buf[start]`.
+    fn frame_peak(&self, buf: &[f32], start: usize, ch: usize) -> f32 {
+        let mut peak = 0.0f32;
+        for c in 0..ch {
+            let at = |i: usize| buf[start + i * ch + c];
+            peak = peak.max(at(HALF).abs());
+            for phase in &self.h {
+                let mut acc = 0.0f32;
+                for (i, w) in phase.iter().enumerate() {
+                    acc += w * at(i);
+                }
+                peak = peak.max(acc.abs());
+            }
+        }
+        peak
+    }
+}
+
+/// The largest absolute value in `xs`.
+fn loudest(xs: &[f32]) -> f32 {
+    xs.iter().fold(0.0f32, |m, s| m.max(s.abs()))
 }
 
 /// The true peak of interleaved audio (4x interpolated), found in one pass that interpolates
 /// only runs of frames whose largest sample could raise the maximum so far.
 struct PeakFinder {
     ch: usize,
-    h: [[f32; TAPS]; 3],
-    worst_sum: f32,
+    interp: Interpolator,
     /// The last frames of the audio so far: context of the next frames' interpolation, and
     /// the frames not yet looked at (the last `AHEAD`).
     tail: Vec<f32>,
@@ -391,15 +414,10 @@ struct PeakFinder {
 
 impl PeakFinder {
     fn new(channels: u16) -> Self {
-        let h = interpolator();
         let ch = usize::from(channels.max(1));
         PeakFinder {
             ch,
-            worst_sum: h
-                .iter()
-                .map(|p| p.iter().map(|v| v.abs()).sum::<f32>())
-                .fold(1.0f32, f32::max),
-            h,
+            interp: Interpolator::new(),
             tail: vec![0.0; (HALF + AHEAD) * ch],
             buf: Vec::new(),
             peak: 0.0,
@@ -431,12 +449,10 @@ impl PeakFinder {
         let mut f = HALF;
         while f < last {
             let end = (f + RUN as usize).min(last);
-            let loudest = self.buf[(f - HALF) * ch..(end + AHEAD) * ch]
-                .iter()
-                .fold(0.0f32, |m, s| m.max(s.abs()));
-            if loudest * self.worst_sum > self.peak {
+            let near = loudest(&self.buf[(f - HALF) * ch..(end + AHEAD) * ch]);
+            if self.interp.bound(near) > self.peak {
                 for g in f..end {
-                    let p = frame_peak(&self.h, &self.buf, (g - HALF) * ch, ch);
+                    let p = self.interp.frame_peak(&self.buf, (g - HALF) * ch, ch);
                     self.peak = self.peak.max(p);
                 }
             }
@@ -459,9 +475,7 @@ pub struct Normalizer {
     ch: usize,
     lookahead: usize,
     release: f32,
-    h: [[f32; TAPS]; 3],
-    /// Σ|h| of the worst phase: no interpolated value exceeds this times the largest sample.
-    worst_sum: f32,
+    interp: Interpolator,
     /// Gained frames from `base` on: history for the interpolator and frames awaiting output.
     x: Vec<f32>,
     base: u64,
@@ -493,11 +507,6 @@ impl Normalizer {
     /// `ceiling_dbtp`.
     pub fn new(gain_db: f64, ceiling_dbtp: f64, channels: u16, rate: u32) -> Self {
         let lookahead = ((f64::from(rate) * LOOKAHEAD_MS / 1000.0).round() as usize).max(1);
-        let h = interpolator();
-        let worst_sum = h
-            .iter()
-            .map(|p| p.iter().map(|v| v.abs()).sum::<f32>())
-            .fold(1.0f32, f32::max);
         let ch = usize::from(channels.max(1));
         Normalizer {
             gain: 10f64.powf(gain_db / 20.0) as f32,
@@ -505,8 +514,7 @@ impl Normalizer {
             ch,
             lookahead,
             release: (1.0 - (-1000.0 / (RELEASE_MS * f64::from(rate.max(1)))).exp()) as f32,
-            h,
-            worst_sum,
+            interp: Interpolator::new(),
             // The interpolator's history before the first frame is silence.
             x: vec![0.0; HALF * ch],
             base: 0,
@@ -577,10 +585,10 @@ impl Normalizer {
             let end = (f + RUN).min(last);
             let lo = (f - self.base) as usize * ch;
             let hi = ((end - self.base) as usize + HALF + AHEAD) * ch;
-            let loudest = self.x[lo..hi.min(self.x.len())]
-                .iter()
-                .fold(0.0f32, |m, s| m.max(s.abs()));
-            let quiet = loudest * self.worst_sum <= self.ceiling;
+            let quiet = self
+                .interp
+                .bound(loudest(&self.x[lo..hi.min(self.x.len())]))
+                <= self.ceiling;
             if quiet && self.pass_runs && self.idle() {
                 self.pass_run(f, end, out);
                 f = end;
@@ -639,12 +647,8 @@ impl Normalizer {
     /// the next frame's (4x interpolated).
     fn true_peak_at(&self, f: u64) -> f32 {
         // x holds the first tap's frame (f - HALF) at index f - base.
-        frame_peak(
-            &self.h,
-            &self.x,
-            (f - self.base) as usize * self.ch,
-            self.ch,
-        )
+        self.interp
+            .frame_peak(&self.x, (f - self.base) as usize * self.ch, self.ch)
     }
 
     /// Records that frame `f` needs gain at most `need`, and outputs the frame whose gain that
