@@ -115,7 +115,7 @@ pub async fn cleanup_once(
             break;
         }
         for f in batch {
-            if files::remove(state, None, &f.file_sid, Removal::Cleanup).await? {
+            if files::remove_found(state, None, &f, Removal::Cleanup).await? {
                 state.metrics.cleanup_deleted(Cleanup::Expired);
                 expired += 1;
             }
@@ -157,7 +157,7 @@ async fn evict_lru(
             if bytes <= 0 && files <= 0 {
                 break;
             }
-            if files::remove(state, Some(customer_id), &f.file_sid, Removal::Cleanup).await? {
+            if files::remove_found(state, Some(customer_id), &f, Removal::Cleanup).await? {
                 state.metrics.cleanup_deleted(Cleanup::Lru);
                 evicted += 1;
                 bytes -= f.size;

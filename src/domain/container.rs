@@ -121,17 +121,15 @@ impl ContainerChanges {
             Patch::Absent => Patch::Absent,
         };
         let kind = match f.string("type")? {
-            Patch::Set(s) => Some(ContainerType::parse(&s).ok_or_else(|| {
-                DomainError::invalid("type", "must be internal, aws, gcp or azure")
-            })?),
-            Patch::Null => {
-                return Err(DomainError::invalid(
-                    "type",
-                    "must be internal, aws, gcp or azure",
-                ))
-            }
+            // null is no type at all: refused like an unknown one.
+            Patch::Set(s) => Some(ContainerType::parse(&s)),
+            Patch::Null => Some(None),
             Patch::Absent => None,
-        };
+        }
+        .map(|k| {
+            k.ok_or_else(|| DomainError::invalid("type", "must be internal, aws, gcp or azure"))
+        })
+        .transpose()?;
         let external = f.take_raw("external").filter(|v| !v.is_null());
         let changes = ContainerChanges {
             kind,

@@ -93,17 +93,8 @@ pub async fn target(state: &AppState, owner: &Customer, changes: &FileChanges) -
 /// be for, and which no quota of ours bounds): then the server's maximum alone. The container's
 /// own limits, and the quotas (atomically, with the file), are checked once it is known.
 pub async fn server_limit(state: &AppState, owner: &Customer) -> Result<Limit> {
-    // External containers take no slot of max_containers, so look past the first page.
-    let mut page = 1;
-    loop {
-        let found = state.meta.list_containers(&owner.id, page, 100).await?;
-        if found.items.iter().any(Container::is_external) {
-            return Ok(to_limit(quota::size_limit(state.config.max_file_size)));
-        }
-        if found.items.len() < 100 {
-            break;
-        }
-        page += 1;
+    if state.meta.has_external_container(&owner.id).await? {
+        return Ok(to_limit(quota::size_limit(state.config.max_file_size)));
     }
     Ok(to_limit(quota::upload_limit(
         owner,
@@ -398,10 +389,21 @@ pub async fn remove(
         Some(c) => state.meta.file(c, sid).await?,
         None => state.meta.file_by_sid(sid).await?,
     };
-    let Some(found) = found else {
-        return Ok(false);
-    };
-    let store = match external::store_of_file(state, &found).await {
+    match found {
+        Some(found) => remove_found(state, customer_id, &found, why).await,
+        None => Ok(false),
+    }
+}
+
+/// [`remove`] of a file already read (the cleanup's batches): false when it went meanwhile.
+pub async fn remove_found(
+    state: &AppState,
+    customer_id: Option<&str>,
+    found: &FileRecord,
+    why: Removal,
+) -> Result<bool> {
+    let sid = found.file_sid.as_str();
+    let store = match external::store_of_file(state, found).await {
         Ok(store) => Some(store),
         Err(e) if why == Removal::Cleanup => {
             tracing::warn!(file_sid = sid, error = %e, "external bucket unavailable: its bytes stay there");

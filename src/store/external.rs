@@ -89,7 +89,10 @@ impl ExternalStores {
 
     /// Records that `container_sid` is internal.
     pub fn note_internal(&self, container_sid: &str) {
-        self.internal.insert(container_sid.to_string(), ());
+        // Every upload to an internal container passes here: no write once it is known.
+        if !self.internal.contains_key(container_sid) {
+            self.internal.insert(container_sid.to_string(), ());
+        }
     }
 
     /// Drops the client of a container that went.

@@ -142,6 +142,8 @@ pub trait MetaStore: Send + Sync + 'static {
         page: i64,
         limit: i64,
     ) -> Result<Page<Container>, MetaError>;
+    /// Whether the customer has any external container (aws, gcp, azure).
+    async fn has_external_container(&self, customer_id: &str) -> Result<bool, MetaError>;
     /// Changes a container through `update`, atomically.
     async fn update_container(
         &self,

@@ -242,7 +242,7 @@ async fn whole(source: Arc<dyn RangedGet>, key: String) -> Result<ByteStream, Bl
 }
 
 /// `inner`, failing if it ends before `len` bytes (and ending at its first error).
-pub fn exact_len(inner: ByteStream, len: u64) -> ByteStream {
+fn exact_len(inner: ByteStream, len: u64) -> ByteStream {
     Box::pin(futures_util::stream::unfold(
         (inner, 0u64, false),
         move |(mut inner, seen, failed)| async move {

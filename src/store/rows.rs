@@ -673,6 +673,8 @@ pub(super) mod select {
     pub const FIRST_CONTAINER: &str = "SELECT * FROM containers WHERE customer_id = $1 ORDER BY is_default DESC, date_created, sid LIMIT 1";
     pub const CONTAINERS_PAGE: &str = "SELECT * FROM containers WHERE customer_id = $1 ORDER BY date_created, sid LIMIT $2 OFFSET $3";
     pub const CONTAINER_COUNT: &str = "SELECT count(*) FROM containers WHERE customer_id = $1";
+    pub const HAS_EXTERNAL_CONTAINER: &str =
+        "SELECT EXISTS (SELECT 1 FROM containers WHERE customer_id = $1 AND type <> 'internal')";
     pub const FILE: &str = "SELECT * FROM files WHERE sid = $1 AND customer_id = $2";
     pub const FILE_BY_SID: &str = "SELECT * FROM files WHERE sid = $1";
     pub const PUBLISHED: &str = "SELECT * FROM files WHERE (sid = $1 AND publish = 'file_sid') OR (file_access_name = $1 AND publish = 'file_access_name')

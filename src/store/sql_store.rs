@@ -392,6 +392,13 @@ macro_rules! sql_meta_store {
                 })
             }
 
+            async fn has_external_container(&self, customer_id: &str) -> Result<bool, MetaError> {
+                Ok(sqlx::query_scalar(select::HAS_EXTERNAL_CONTAINER)
+                    .bind(customer_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn update_container(
                 &self,
                 customer_id: &str,

@@ -26,9 +26,6 @@ use super::remote::{ObjectBlobs, ObjectWrites, RemoteReads};
 /// GCS's public endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 
-/// The default size of an upload's chunks (as `--blob-part-size`).
-pub const DEFAULT_CHUNK: usize = 8 * 1024 * 1024;
-
 /// Where a GCS store keeps its blobs and how it gets in.
 #[derive(Clone)]
 pub struct GcsSettings {
