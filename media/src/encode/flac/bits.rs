@@ -1,5 +1,8 @@
 //! MSB-first bit writing and the two CRCs of a FLAC frame (RFC 9639 §9.1.8, §9.3).
 
+use symphonia::core::checksum::{Crc16Ansi, Crc8Ccitt};
+use symphonia::core::io::Monitor;
+
 /// Appends bits, most significant first, to a byte vector.
 pub(super) struct BitWriter {
     pub(super) bytes: Vec<u8>,
@@ -80,59 +83,19 @@ impl BitWriter {
     }
 }
 
-const fn crc8_table() -> [u8; 256] {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u8;
-        let mut b = 0;
-        while b < 8 {
-            c = if c & 0x80 != 0 {
-                (c << 1) ^ 0x07
-            } else {
-                c << 1
-            };
-            b += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-const fn crc16_table() -> [u16; 256] {
-    let mut t = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u16) << 8;
-        let mut b = 0;
-        while b < 8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ 0x8005
-            } else {
-                c << 1
-            };
-            b += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC8: [u8; 256] = crc8_table();
-static CRC16: [u16; 256] = crc16_table();
-
-/// CRC-8, polynomial x^8 + x^2 + x + 1, initial 0 (the frame header's).
+/// CRC-8, polynomial x^8 + x^2 + x + 1, initial 0 (the frame header's): symphonia's, the one
+/// its FLAC reader checks our frames with.
 pub(super) fn crc8(data: &[u8]) -> u8 {
-    data.iter().fold(0u8, |c, &b| CRC8[usize::from(c ^ b)])
+    let mut c = Crc8Ccitt::new(0);
+    c.process_buf_bytes(data);
+    c.crc()
 }
 
-/// CRC-16, polynomial x^16 + x^15 + x^2 + 1, initial 0 (the whole frame's).
+/// CRC-16, polynomial x^16 + x^15 + x^2 + 1, initial 0 (the whole frame's), symphonia's too.
 pub(super) fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |c, &b| {
-        (c << 8) ^ CRC16[usize::from((c >> 8) as u8 ^ b)]
-    })
+    let mut c = Crc16Ansi::new(0);
+    c.process_buf_bytes(data);
+    c.crc()
 }
 
 #[cfg(test)]
