@@ -4,6 +4,7 @@
 //! Routes are listed once, with `utoipa_axum::routes!`, which adds each handler to the router
 //! and its `#[utoipa::path]` to the OpenAPI document: a route cannot go undocumented.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -47,11 +48,14 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             containers::update,
             containers::delete
         ))
-        // Uploads stream to disk under their own limits, not the default body limit.
+        // Uploads stream to disk under their own limits, not the default body limit, and take
+        // one of the customer's upload slots (the only routes that read them).
         .routes((
             upload_schemas,
             upload_paths,
-            upload_router.layer(DefaultBodyLimit::disable()),
+            upload_router
+                .layer::<_, Infallible>(DefaultBodyLimit::disable())
+                .layer(Extension(Uploads(PerCustomer::new()))),
         ))
         .routes(routes!(files::get, files::update, files::delete))
         .routes(routes!(files::data))
@@ -73,7 +77,7 @@ pub fn router(state: AppState) -> Router {
 /// The application before it is given its state.
 fn unbound(public_url: &str) -> Router<AppState> {
     let (api, doc) = documented();
-    api.layer(Extension(Uploads(PerCustomer::new())))
+    api
         // Serves the document at /openapi.json and renders it at /docs, from assets built in.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         // The web console: static pages calling the documented API.

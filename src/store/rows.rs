@@ -7,8 +7,7 @@ use sqlx::Row;
 use super::meta::{ContainerUpdate, CustomerDump, FileQuery, MetaError, Secret, TokenRecord};
 use crate::domain::external::{ContainerType, External};
 use crate::domain::model::{
-    Classification, Container, Customer, FileRecord, LoudnessInfo, MediaInfo, Publish,
-    ThresholdAction, UniqueKeys,
+    Classification, Container, Customer, FileRecord, Publish, ThresholdAction, UniqueKeys,
 };
 use crate::domain::{threshold, DomainError, Timestamp};
 
@@ -101,17 +100,19 @@ pub(super) fn classes_json(c: &Option<Vec<Classification>>) -> Option<String> {
     })
 }
 
-/// The stored form of a file's media facts: a JSON object.
-pub(super) fn media_json(m: &Option<MediaInfo>) -> Result<Option<String>, MetaError> {
-    m.as_ref()
-        .map(|m| serde_json::to_string(m).map_err(|e| MetaError::Corrupt(e.to_string())))
+/// The stored form of a JSON column (a file's media facts, its measured loudness).
+pub(super) fn json_col<T: serde::Serialize>(v: Option<&T>) -> Result<Option<String>, MetaError> {
+    v.map(|v| serde_json::to_string(v).map_err(|e| MetaError::Corrupt(e.to_string())))
         .transpose()
 }
 
-/// The stored form of a file's measured loudness: a JSON object.
-pub(super) fn loudness_json(l: &Option<LoudnessInfo>) -> Result<Option<String>, MetaError> {
-    l.as_ref()
-        .map(|l| serde_json::to_string(l).map_err(|e| MetaError::Corrupt(e.to_string())))
+/// A JSON column read back.
+fn json_opt<T: serde::de::DeserializeOwned>(
+    r: &impl Cols,
+    col: &str,
+) -> Result<Option<T>, MetaError> {
+    r.opt_text(col)?
+        .map(|v| serde_json::from_str(&v).map_err(|e| MetaError::Corrupt(e.to_string())))
         .transpose()
 }
 
@@ -208,13 +209,7 @@ pub(super) fn file_row(r: &impl Cols) -> Result<FileRecord, MetaError> {
         content_format: r.text("content_format")?,
         content_classification: Classification::parse(&class)
             .ok_or_else(|| MetaError::Corrupt(format!("classification {class}")))?,
-        media: match r.opt_text("media")? {
-            Some(m) => Some(
-                serde_json::from_str::<MediaInfo>(&m)
-                    .map_err(|e| MetaError::Corrupt(e.to_string()))?,
-            ),
-            None => None,
-        },
+        media: json_opt(r, "media")?,
         checksum_sha256: r.text("checksum_sha256")?,
         publish: Publish::parse(&publish)
             .ok_or_else(|| MetaError::Corrupt(format!("publish {publish}")))?,
@@ -227,13 +222,7 @@ pub(super) fn file_row(r: &impl Cols) -> Result<FileRecord, MetaError> {
         desired_format: r.opt_text("desired_format")?,
         desired_bitrate: r.opt_int("desired_bitrate")?,
         desired_loudness: r.opt_real("desired_loudness")?,
-        loudness: match r.opt_text("loudness")? {
-            Some(l) => Some(
-                serde_json::from_str::<LoudnessInfo>(&l)
-                    .map_err(|e| MetaError::Corrupt(e.to_string()))?,
-            ),
-            None => None,
-        },
+        loudness: json_opt(r, "loudness")?,
         date_last_accessed: r.opt_int("date_last_accessed")?.map(Timestamp),
         date_created: Timestamp(r.int("date_created")?),
         date_modified: Timestamp(r.int("date_modified")?),
@@ -393,8 +382,8 @@ pub(super) static INSERT_FILE: std::sync::LazyLock<String> =
 pub(super) static IMPORT_FILE: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{} ON CONFLICT DO NOTHING", INSERT_FILE.as_str()));
 
-/// Binds every column of file `$f` in [`FILE_COLS`] order; `$media` is its [`media_json`],
-/// `$loudness` its [`loudness_json`].
+/// Binds every column of file `$f` in [`FILE_COLS`] order; `$media` and `$loudness` are those
+/// columns' [`json_col`].
 macro_rules! bind_file {
     ($q:expr, $f:expr, $media:expr, $loudness:expr) => {
         $q.bind(&$f.file_sid)

@@ -451,8 +451,8 @@ macro_rules! sql_meta_store {
             }
 
             async fn insert_file(&self, f: &FileRecord, now: Timestamp) -> Result<(), MetaError> {
-                let media = rows::media_json(&f.media)?;
-                let loudness = rows::loudness_json(&f.loudness)?;
+                let media = rows::json_col(f.media.as_ref())?;
+                let loudness = rows::json_col(f.loudness.as_ref())?;
                 let mut tx = self.write_tx().await?;
                 let customer = load_customer(&mut tx, &f.customer_id)
                     .await?
@@ -711,7 +711,7 @@ macro_rules! sql_meta_store {
                 blob_key: &str,
                 loudness: &LoudnessInfo,
             ) -> Result<(), MetaError> {
-                let json = rows::loudness_json(&Some(*loudness))?;
+                let json = rows::json_col(Some(loudness))?;
                 sqlx::query("UPDATE files SET loudness = $1 WHERE blob_key = $2")
                     .bind(json)
                     .bind(blob_key)
@@ -837,8 +837,8 @@ macro_rules! sql_meta_store {
             }
 
             async fn import_file(&self, f: &FileRecord) -> Result<bool, MetaError> {
-                let media = rows::media_json(&f.media)?;
-                let loudness = rows::loudness_json(&f.loudness)?;
+                let media = rows::json_col(f.media.as_ref())?;
+                let loudness = rows::json_col(f.loudness.as_ref())?;
                 let done = rows::bind_file!(sqlx::query(rows::IMPORT_FILE.as_str()), f, media, loudness)
                     .execute(&self.pool)
                     .await?;
