@@ -13,6 +13,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mediastore_media::AudioFormat;
+
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -117,11 +119,16 @@ label_enum! {
     }
 }
 
-/// The `format` label of `mediastore_conversion_duration_seconds`: a target audio format, or
-/// `waveform`.
-const CONVERSION_FORMATS: [&str; 9] = [
-    "alaw", "flac", "g722", "mp3", "mp4", "ogg", "ulaw", "wav", "waveform",
-];
+/// The `format` label of `mediastore_conversion_duration_seconds`: each target audio format
+/// (by [`AudioFormat::ALL`]'s index), then `waveform`.
+const CONVERSION_FORMATS: usize = AudioFormat::ALL.len() + 1;
+
+/// The series of a conversion: its target format's, or the waveforms' (`None`).
+fn conversion_series(format: Option<AudioFormat>) -> usize {
+    format
+        .and_then(|f| AudioFormat::ALL.iter().position(|a| *a == f))
+        .unwrap_or(AudioFormat::ALL.len())
+}
 
 /// Where each metric's cells start in a shard.
 struct Layout {
@@ -152,9 +159,8 @@ const fn layout() -> Layout {
     let refusals = uploads + 1;
     let conversions_refused = refusals + Refusal::COUNT;
     let conversion_buckets = conversions_refused + 1;
-    let conversion_sum_ns =
-        conversion_buckets + CONVERSION_FORMATS.len() * (CONVERSION_BOUNDS.len() + 1);
-    let hits = conversion_sum_ns + CONVERSION_FORMATS.len();
+    let conversion_sum_ns = conversion_buckets + CONVERSION_FORMATS * (CONVERSION_BOUNDS.len() + 1);
+    let hits = conversion_sum_ns + CONVERSION_FORMATS;
     let misses = hits + Cache::COUNT;
     let cleanup = misses + Cache::COUNT;
     let end = cleanup + Cleanup::COUNT;
@@ -343,11 +349,9 @@ impl Metrics {
         self.add(LAYOUT.conversions_refused, 1);
     }
 
-    /// A finished conversion to `format` (a format name, or `waveform`) that took `took`.
-    pub fn conversion_finished(&self, format: &str, took: Duration) {
-        let Some(f) = CONVERSION_FORMATS.iter().position(|n| *n == format) else {
-            return;
-        };
+    /// A finished conversion to `format` (`None`: a waveform) that took `took`.
+    pub fn conversion_finished(&self, format: Option<AudioFormat>, took: Duration) {
+        let f = conversion_series(format);
         let b = bucket(&CONVERSION_BOUNDS, took.as_secs_f64());
         self.add(
             LAYOUT.conversion_buckets + f * (CONVERSION_BOUNDS.len() + 1) + b,
@@ -574,9 +578,11 @@ impl Scrape {
             None,
             &[(vec![], LAYOUT.conversions_refused)],
         )?;
-        let formats: Vec<Labels<'_>> = CONVERSION_FORMATS
+        let formats: Vec<Labels<'_>> = AudioFormat::ALL
             .iter()
-            .map(|f| vec![("format", *f)])
+            .map(|f| f.name())
+            .chain(["waveform"])
+            .map(|f| vec![("format", f)])
             .collect();
         self.histogram(
             enc,

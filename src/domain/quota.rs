@@ -43,31 +43,26 @@ pub fn admit(
     now: Timestamp,
 ) -> Result<ThresholdState, DomainError> {
     // The customer's own bucket: no quota of ours applies (its thresholds still do).
-    if container.is_external() {
-        return if charge.included {
-            enter_threshold(container, charge.bytes, charge.files, now)
-        } else {
-            Ok(unchanged(container))
-        };
-    }
-    if customer.total_bytes.saturating_add(charge.bytes) > customer.quota_bytes {
-        return Err(DomainError::quota(
-            "quota_bytes",
-            "the customer's storage quota would be exceeded",
-        ));
-    }
-    if container.total_bytes.saturating_add(charge.bytes) > container.quota_bytes {
-        return Err(DomainError::quota(
-            "quota_bytes",
-            "the container's storage quota would be exceeded",
-        ));
-    }
-    if let Some(q) = container.quota_files {
-        if container.total_files.saturating_add(charge.files) > q {
+    if !container.is_external() {
+        if customer.total_bytes.saturating_add(charge.bytes) > customer.quota_bytes {
             return Err(DomainError::quota(
-                "quota_files",
-                "the container's file quota would be exceeded",
+                "quota_bytes",
+                "the customer's storage quota would be exceeded",
             ));
+        }
+        if container.total_bytes.saturating_add(charge.bytes) > container.quota_bytes {
+            return Err(DomainError::quota(
+                "quota_bytes",
+                "the container's storage quota would be exceeded",
+            ));
+        }
+        if let Some(q) = container.quota_files {
+            if container.total_files.saturating_add(charge.files) > q {
+                return Err(DomainError::quota(
+                    "quota_files",
+                    "the container's file quota would be exceeded",
+                ));
+            }
         }
     }
     if !charge.included {
@@ -178,16 +173,15 @@ pub fn upload_limit(
             exceeded: DomainError::quota("quota_bytes", "the storage quota would be exceeded"),
         };
     }
-    let message = match container {
-        Some(_) => format!("files in this container may have at most {size_max} bytes"),
-        None => format!("files may have at most {size_max} bytes"),
-    };
-    UploadLimit {
-        max_bytes: size_max,
-        exceeded: DomainError::TooLarge {
-            field: "max_file_size".into(),
-            message,
+    match container {
+        Some(_) => UploadLimit {
+            max_bytes: size_max,
+            exceeded: DomainError::TooLarge {
+                field: "max_file_size".into(),
+                message: format!("files in this container may have at most {size_max} bytes"),
+            },
         },
+        None => size_limit(size_max),
     }
 }
 

@@ -325,7 +325,7 @@ impl Transcoder {
                         }
                         Err(e) => tracing::warn!(error = %e, "converted copy not kept"),
                     }
-                    metrics.conversion_finished(variant.metrics_label(), started.elapsed());
+                    metrics.conversion_finished(variant.metrics_format(), started.elapsed());
                     log_conversion(
                         Outcome {
                             variant: &variant,
@@ -419,7 +419,7 @@ impl Transcoder {
             };
             let r = convert_range(source.path(), &variant.source_hint, &opts, start, len);
             if r.is_ok() {
-                metrics.conversion_finished(variant.metrics_label(), started.elapsed());
+                metrics.conversion_finished(variant.metrics_format(), started.elapsed());
             }
             tracing::info!(
                 source = %variant.source_hint,

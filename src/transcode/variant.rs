@@ -47,12 +47,13 @@ pub struct Variant {
 }
 
 impl Variant {
-    /// The `format` label of this copy's conversion metrics: the target format, or `waveform`.
-    pub fn metrics_label(&self) -> &'static str {
+    /// The series of this copy's conversion metrics: the target format, or `None` for a
+    /// waveform.
+    pub fn metrics_format(&self) -> Option<AudioFormat> {
         if self.key.waveform.is_some() {
-            "waveform"
+            None
         } else {
-            self.key.format.name()
+            Some(self.key.format)
         }
     }
 
